@@ -1,0 +1,355 @@
+package obs
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// RuleNone is Record.MatchedRulePriority when no rule was evaluated (the
+// request failed before routing); it prints "-". 0 is the default rule and
+// -1 a rule-evaluation error, as in ALB.
+const RuleNone = -2
+
+// Record is one access-log entry, the fields of the ALB log (elb.md §3.7)
+// in their order. The data path fills it once per request and calls
+// AccessLog.Log before the handler returns; strings only need to stay valid
+// until Log returns, so callers may pass views of request buffers.
+// Empty strings print "-"; negative durations print "-1" (not dispatched).
+type Record struct {
+	Type     string    // http, https, h2, ws, wss
+	Time     time.Time // when the response was sent
+	ELB      string    // app/<lb>/<listener>
+	Listener string    // listener name (JSON format only)
+	Client   string    // client ip:port (the TCP peer, or the PROXY source)
+	Target   string    // target ip:port, "" if not dispatched
+
+	RequestProcessing  time.Duration // < 0: not dispatched
+	TargetProcessing   time.Duration // < 0: not dispatched or no response
+	ResponseProcessing time.Duration // < 0: not dispatched
+
+	ELBStatus     int
+	TargetStatus  int // 0: no response from a target
+	ReceivedBytes int64
+	SentBytes     int64
+
+	// The request line as received: METHOD scheme://host:port/uri PROTO.
+	Method, Scheme, Host, URI, Proto string
+
+	UserAgent           string
+	SSLCipher           string
+	SSLProtocol         string
+	TargetGroup         string // the group's ARN-style id: targetgroup/<name>
+	TraceID             string
+	DomainName          string // SNI
+	ChosenCert          string
+	MatchedRulePriority int       // 0 default rule, -1 error, RuleNone "-"
+	RequestCreation     time.Time // when the request arrived
+	Actions             string    // comma list: forward, redirect, fixed-response
+	RedirectURL         string
+	ErrorReason         string
+	Classification      string // desync: Acceptable, Ambiguous, Severe
+	ClassificationWhy   string
+	ConnTraceID         string
+}
+
+// Format is an access-log line format.
+type Format int
+
+// The access-log formats.
+const (
+	FormatALB Format = iota
+	FormatJSON
+)
+
+// ParseFormat maps "alb" (or "") and "json".
+func ParseFormat(s string) (Format, error) {
+	switch s {
+	case "alb", "":
+		return FormatALB, nil
+	case "json":
+		return FormatJSON, nil
+	}
+	return 0, fmt.Errorf("obs: parse access log format %q: want alb or json", s)
+}
+
+// AccessLog writes Records as lines through an AsyncWriter. A nil
+// *AccessLog is a valid, disabled log. Safe for concurrent use.
+type AccessLog struct {
+	format Format
+	w      *AsyncWriter
+}
+
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// OpenAccessLog opens path ("stdout", "stderr" or a file, appended to and
+// created 0644) in format. An empty path returns a nil, disabled log.
+// drop counts lines lost to a full buffer; it may be nil.
+func OpenAccessLog(path, format string, drop Incrementer) (*AccessLog, error) {
+	f, err := ParseFormat(format)
+	if err != nil {
+		return nil, err
+	}
+	var w io.Writer
+	switch path {
+	case "":
+		return nil, nil
+	case "stdout":
+		w = struct{ io.Writer }{os.Stdout} // hide Close: never close stdout
+	case "stderr":
+		w = struct{ io.Writer }{os.Stderr}
+	default:
+		fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("obs: open access log %s: %w", path, err)
+		}
+		w = fh
+	}
+	return NewAccessLog(w, f, DefaultBufferSize, drop), nil
+}
+
+// NewAccessLog writes to w (closed by Close when it is an io.Closer) with
+// a buffer of limit bytes.
+func NewAccessLog(w io.Writer, f Format, limit int, drop Incrementer) *AccessLog {
+	return &AccessLog{format: f, w: NewAsyncWriter(w, limit, drop)}
+}
+
+// Log formats r and queues the line. It does not block on I/O and does not
+// allocate in the steady state.
+func (a *AccessLog) Log(r *Record) {
+	if a == nil {
+		return
+	}
+	bp := linePool.Get().(*[]byte)
+	b := (*bp)[:0]
+	if a.format == FormatJSON {
+		b = AppendJSON(b, r)
+	} else {
+		b = AppendALB(b, r)
+	}
+	b = append(b, '\n')
+	a.w.Write(b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		linePool.Put(bp)
+	}
+}
+
+// Flush waits until queued lines reached the file. Nil-safe.
+func (a *AccessLog) Flush() {
+	if a != nil {
+		a.w.Flush()
+	}
+}
+
+// Drops is the number of lines dropped so far. Nil-safe.
+func (a *AccessLog) Drops() uint64 {
+	if a == nil {
+		return 0
+	}
+	return a.w.Drops()
+}
+
+// Close flushes and closes the file. Nil-safe.
+func (a *AccessLog) Close() error {
+	if a == nil {
+		return nil
+	}
+	return a.w.Close()
+}
+
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+// AppendALB appends r in the ALB field order (elb.md §3.7), without the
+// trailing newline.
+func AppendALB(b []byte, r *Record) []byte {
+	b = appendBare(b, r.Type)
+	b = append(b, ' ')
+	b = appendTime(b, r.Time)
+	b = append(b, ' ')
+	b = appendBare(b, r.ELB)
+	b = append(b, ' ')
+	b = appendBare(b, r.Client)
+	b = append(b, ' ')
+	b = appendBare(b, r.Target)
+	b = append(b, ' ')
+	b = appendSeconds(b, r.RequestProcessing)
+	b = append(b, ' ')
+	b = appendSeconds(b, r.TargetProcessing)
+	b = append(b, ' ')
+	b = appendSeconds(b, r.ResponseProcessing)
+	b = append(b, ' ')
+	b = appendStatus(b, r.ELBStatus)
+	b = append(b, ' ')
+	b = appendStatus(b, r.TargetStatus)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, r.ReceivedBytes, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, r.SentBytes, 10)
+	b = append(b, ' ', '"')
+	b = appendRequestLine(b, r, escapeQuoted)
+	b = append(b, '"', ' ')
+	b = appendQuoted(b, r.UserAgent)
+	b = append(b, ' ')
+	b = appendBare(b, r.SSLCipher)
+	b = append(b, ' ')
+	b = appendBare(b, r.SSLProtocol)
+	b = append(b, ' ')
+	b = appendBare(b, r.TargetGroup)
+	b = append(b, ' ')
+	b = appendQuoted(b, r.TraceID)
+	b = append(b, ' ')
+	b = appendQuoted(b, r.DomainName)
+	b = append(b, ' ')
+	b = appendQuoted(b, r.ChosenCert)
+	b = append(b, ' ')
+	if r.MatchedRulePriority <= RuleNone {
+		b = append(b, '-')
+	} else {
+		b = strconv.AppendInt(b, int64(r.MatchedRulePriority), 10)
+	}
+	b = append(b, ' ')
+	b = appendTime(b, r.RequestCreation)
+	b = append(b, ' ')
+	b = appendQuoted(b, r.Actions)
+	b = append(b, ' ')
+	b = appendQuoted(b, r.RedirectURL)
+	b = append(b, ' ')
+	b = appendQuoted(b, r.ErrorReason)
+	b = append(b, ' ')
+	b = appendQuoted(b, r.Target)
+	b = append(b, ' ', '"')
+	b = appendStatus(b, r.TargetStatus)
+	b = append(b, '"', ' ')
+	b = appendQuoted(b, r.Classification)
+	b = append(b, ' ')
+	b = appendQuoted(b, r.ClassificationWhy)
+	b = append(b, ' ')
+	b = appendBare(b, r.ConnTraceID)
+	return b
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, '-')
+	}
+	return t.UTC().AppendFormat(b, timeLayout)
+}
+
+// appendSeconds writes d in seconds with millisecond precision, or -1.
+func appendSeconds(b []byte, d time.Duration) []byte {
+	if d < 0 {
+		return append(b, '-', '1')
+	}
+	return strconv.AppendFloat(b, d.Seconds(), 'f', 3, 64)
+}
+
+func appendStatus(b []byte, s int) []byte {
+	if s <= 0 {
+		return append(b, '-')
+	}
+	return strconv.AppendInt(b, int64(s), 10)
+}
+
+// appendRequestLine writes METHOD scheme://host:port/uri PROTO; a Host
+// without a port gets the scheme's default, as ALB logs it.
+func appendRequestLine(b []byte, r *Record, esc func([]byte, string) []byte) []byte {
+	if r.Method == "" {
+		return append(b, '-', ' ', '-', ' ', '-')
+	}
+	b = esc(b, r.Method)
+	b = append(b, ' ')
+	scheme := r.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	b = esc(b, scheme)
+	b = append(b, ':', '/', '/')
+	b = esc(b, r.Host)
+	if !hasPort(r.Host) {
+		if scheme == "https" || scheme == "wss" {
+			b = append(b, ":443"...)
+		} else {
+			b = append(b, ":80"...)
+		}
+	}
+	if !strings.HasPrefix(r.URI, "/") {
+		b = append(b, '/')
+	}
+	b = esc(b, r.URI)
+	b = append(b, ' ')
+	if r.Proto == "" {
+		return append(b, '-')
+	}
+	return esc(b, r.Proto)
+}
+
+// hasPort reports whether host ends in :digits outside IPv6 brackets.
+func hasPort(host string) bool {
+	i := strings.LastIndexByte(host, ':')
+	if i < 0 || i == len(host)-1 {
+		return false
+	}
+	if strings.IndexByte(host, ']') > i {
+		return false
+	}
+	if host[0] != '[' && strings.Count(host, ":") > 1 {
+		return false // bare IPv6 address, no port
+	}
+	for _, c := range host[i+1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendBare writes an unquoted field: "-" when empty; bytes that would
+// split the line into more fields (space, controls, quotes) are escaped as
+// \xHH so a client cannot forge fields.
+func appendBare(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, '-')
+	}
+	return escapeBare(b, s)
+}
+
+// appendQuoted writes a quoted field, "-" when empty.
+func appendQuoted(b []byte, s string) []byte {
+	b = append(b, '"')
+	if s == "" {
+		b = append(b, '-')
+	} else {
+		b = escapeQuoted(b, s)
+	}
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// escapeQuoted escapes what ALB escapes inside a quoted field: '"' and
+// '\' with a backslash, control and non-ASCII bytes as \xHH. Spaces stay.
+func escapeQuoted(b []byte, s string) []byte { return escapeALB(b, s, false) }
+
+// escapeBare is escapeQuoted plus spaces as \x20: a bare field must not
+// split into two, or a client could forge fields in the line.
+func escapeBare(b []byte, s string) []byte { return escapeALB(b, s, true) }
+
+func escapeALB(b []byte, s string, space bool) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < ' ' || c >= 0x7f || (space && c == ' '):
+			b = append(b, '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}

@@ -1,0 +1,153 @@
+package obs
+
+import (
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// Incrementer is the part of a Prometheus counter the writers need; nil is allowed.
+type Incrementer interface{ Inc() }
+
+// DefaultBufferSize bounds what an AsyncWriter holds before it drops lines.
+const DefaultBufferSize = 1 << 20
+
+// AsyncWriter hands whole lines to a background goroutine that writes them
+// to the underlying writer. Write never blocks on the disk: when the
+// bounded buffer is full (a slow or stuck disk) the line is dropped and
+// counted instead, because a request must never wait for its log line.
+// Safe for concurrent use.
+type AsyncWriter struct {
+	w     io.Writer
+	max   int
+	drop  Incrementer
+	drops atomic.Uint64
+	errs  atomic.Uint64
+
+	mu     sync.Mutex
+	buf    []byte // lines waiting to be written
+	spare  []byte // the buffer being written, or idle
+	closed bool
+
+	kick    chan struct{}
+	flushes chan chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// NewAsyncWriter starts the writing goroutine. limit ≤ 0 means
+// DefaultBufferSize; drop, when not nil, counts every dropped line.
+func NewAsyncWriter(w io.Writer, limit int, drop Incrementer) *AsyncWriter {
+	if limit <= 0 {
+		limit = DefaultBufferSize
+	}
+	initial := min(limit, 64<<10)
+	a := &AsyncWriter{
+		w: w, max: limit, drop: drop,
+		buf:     make([]byte, 0, initial),
+		spare:   make([]byte, 0, initial),
+		kick:    make(chan struct{}, 1),
+		flushes: make(chan chan struct{}),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	go a.loop()
+	return a
+}
+
+// Write queues p (one or more whole lines). It never blocks on I/O and
+// always reports success: a dropped line is visible in Drops and in the
+// drop counter, not to the request that produced it.
+func (a *AsyncWriter) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	if a.closed || len(a.buf)+len(p) > a.max {
+		a.mu.Unlock()
+		a.drops.Add(1)
+		if a.drop != nil {
+			a.drop.Inc()
+		}
+		return len(p), nil
+	}
+	a.buf = append(a.buf, p...)
+	a.mu.Unlock()
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+// Drops is the number of lines dropped because the buffer was full or the
+// writer closed.
+func (a *AsyncWriter) Drops() uint64 { return a.drops.Load() }
+
+// WriteErrors is the number of failed writes to the underlying writer.
+func (a *AsyncWriter) WriteErrors() uint64 { return a.errs.Load() }
+
+// Flush waits until every line queued before the call has been handed to
+// the underlying writer.
+func (a *AsyncWriter) Flush() {
+	ch := make(chan struct{})
+	select {
+	case a.flushes <- ch:
+		<-ch
+	case <-a.done:
+	}
+}
+
+// Close flushes what is queued, stops the goroutine and closes the
+// underlying writer when it is an io.Closer other than stdout/stderr
+// (the caller decides by passing a writer that is or is not a Closer).
+func (a *AsyncWriter) Close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		<-a.done
+		return nil
+	}
+	a.closed = true
+	a.mu.Unlock()
+	close(a.stop)
+	<-a.done
+	if c, ok := a.w.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+func (a *AsyncWriter) loop() {
+	defer close(a.done)
+	for {
+		select {
+		case <-a.kick:
+			a.writeOut()
+		case ch := <-a.flushes:
+			a.writeOut()
+			close(ch)
+		case <-a.stop:
+			a.writeOut()
+			return
+		}
+	}
+}
+
+// writeOut swaps the buffers under the lock and writes outside it, so
+// writers only ever wait for a memcpy.
+func (a *AsyncWriter) writeOut() {
+	a.mu.Lock()
+	out := a.buf
+	a.buf = a.spare[:0]
+	a.spare = nil
+	a.mu.Unlock()
+	if len(out) > 0 {
+		if _, err := a.w.Write(out); err != nil {
+			a.errs.Add(1)
+		}
+	}
+	if cap(out) > 4*DefaultBufferSize {
+		out = make([]byte, 0, 64<<10) // give back a buffer grown by a burst
+	}
+	a.mu.Lock()
+	a.spare = out[:0]
+	a.mu.Unlock()
+}
