@@ -1,19 +1,30 @@
 // Package runtime holds the state that outlives a config snapshot: the
 // target-state registry (health, draining, in-flight counts per target
-// group and address) and the drain coordinator. A reload compiles a new
-// snapshot of listeners and rules, but the targets it names are looked up
-// here by group and address, so a target that stays keeps its health and
-// its in-flight requests, and a target that leaves drains instead of being
-// cut.
+// group and address) and the drain coordinator for process shutdown. A
+// reload compiles a new snapshot of listeners and rules, but the targets it
+// names are looked up here by group and address, so a target that stays
+// keeps its health and its in-flight requests, and a target that leaves
+// drains instead of being cut.
 //
 // It does not probe targets (package health does) nor pick among them (the
 // balancers in l7 and l4 do): it only records state and publishes, for each
 // group, an immutable View of the targets that may take new traffic.
 //
-//	reg := runtime.NewRegistry(nil)
+//	reg := runtime.NewRegistry(nil) // nil: wall clock
 //	g := reg.Group("web")
+//	g.SetSlowStart(30 * time.Second)
 //	g.Sync([]runtime.TargetSpec{{Addr: "127.0.0.1:9001"}}, 300*time.Second)
+//	stop := g.Watch(func(v *runtime.View) { rebuildBalancer(v) })
+//	defer stop()
 //	v := g.View() // lock-free; rebuilt on every state change
 //	t := v.Routable[0]
+//	w := float64(t.Weight) * t.SlowStartFactor(time.Now(), 30*time.Second)
 //	t.Acquire(); defer t.Release()
+//
+// On SIGTERM:
+//
+//	d := runtime.NewDrainer(reg)
+//	d.Begin() // readiness 503, listeners stop accepting
+//	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+//	err := d.Wait(ctx) // nil when everything finished in time
 package runtime

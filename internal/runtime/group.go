@@ -15,7 +15,8 @@ type TargetSpec struct {
 
 // View is an immutable picture of a group's targets, rebuilt whenever a
 // target is registered, deregistered or changes health. Balancers keep a
-// View (or something built from one) and never lock.
+// View (or something built from one) and never lock. A View and its slices
+// must not be modified.
 type View struct {
 	// Registered is every target not draining, in registration order.
 	Registered []*Target
@@ -33,79 +34,170 @@ type View struct {
 type Group struct {
 	Name string
 
-	reg      *Registry
-	mu       sync.Mutex
-	targets  []*Target // registered and draining, in order
-	view     atomic.Pointer[View]
-	gen      uint64
-	watchers []func(*View)
+	reg     *Registry
+	mu      sync.Mutex
+	targets []*Target // registered and draining, in order
+	// retired are targets that left the list (unused, or replaced by a
+	// re-registration or a weight change) while work was still in flight;
+	// the drain coordinator waits for them too.
+	retired []*Target
+	view    atomic.Pointer[View]
+	gen     uint64
 	// checksDisabled: targets go straight to unavailable and are routable.
 	checksDisabled bool
+	// slowStart is the group's slow-start duration (0 = off), read when a
+	// target becomes healthy to decide whether it ramps.
+	slowStart time.Duration
+
+	// notifyMu serialises watcher calls so that every watcher sees views in
+	// Gen order, and is held while a watcher is added.
+	notifyMu sync.Mutex
+	watchers []*watcher // guarded by notifyMu
+	nextW    int
+
+	onFailure atomic.Pointer[func(*Target)]
+}
+
+type watcher struct {
+	id  int
+	fn  func(*View)
+	gen uint64 // last Gen delivered
 }
 
 // View returns the current view. Never nil.
 func (g *Group) View() *View { return g.view.Load() }
 
-// Watch calls fn with every new view (from the goroutine that changed the
-// state; fn must not block). It is called once at once with the current view.
-func (g *Group) Watch(fn func(*View)) {
-	g.mu.Lock()
-	g.watchers = append(g.watchers, fn)
+// Watch calls fn with the current view at once and then with every newer
+// view, in Gen order, from the goroutine that changed the state. Views may
+// be coalesced: a watcher always gets the latest one, not necessarily each
+// intermediate one. fn must not block (hand long work to a goroutine); it
+// may read the group (View, Targets, Lookup) but must not change it
+// (Register, Deregister, SetHealth…) nor call Watch. The returned func stops the calls; after it
+// returns fn is not called again.
+func (g *Group) Watch(fn func(*View)) (cancel func()) {
+	g.notifyMu.Lock()
+	g.nextW++
+	w := &watcher{id: g.nextW, fn: fn}
+	g.watchers = append(g.watchers, w)
 	v := g.view.Load()
-	g.mu.Unlock()
+	w.gen = v.Gen
 	fn(v)
+	g.notifyMu.Unlock()
+	return func() {
+		g.notifyMu.Lock()
+		defer g.notifyMu.Unlock()
+		g.watchers = slices.DeleteFunc(g.watchers, func(x *watcher) bool { return x.id == w.id })
+	}
 }
 
-// Targets returns every target of the group, draining ones included.
+// notify delivers the current view to every watcher that has not seen it.
+// Called without g.mu held.
+func (g *Group) notify() {
+	g.notifyMu.Lock()
+	defer g.notifyMu.Unlock()
+	v := g.view.Load()
+	for _, w := range g.watchers {
+		if w.gen < v.Gen {
+			w.gen = v.Gen
+			w.fn(v)
+		}
+	}
+}
+
+// Targets returns every target of the group, draining ones included, in
+// registration order.
 func (g *Group) Targets() []*Target {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return slices.Clone(g.targets)
 }
 
-// Lookup returns the target with addr, draining or not.
+// Lookup returns the target with addr, draining or not, or nil.
 func (g *Group) Lookup(addr string) *Target {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, t := range g.targets {
-		if t.Addr == addr {
-			return t
-		}
+	if i := g.indexLocked(addr); i >= 0 {
+		return g.targets[i]
 	}
 	return nil
 }
 
 // SetChecksDisabled marks the group as having no health checks: its
-// targets are reported unavailable and always routable.
+// targets are reported unavailable and are always routable. Turning checks
+// back on puts the registered targets in initial until checked again.
 func (g *Group) SetChecksDisabled(off bool) {
 	g.mu.Lock()
+	changed := g.checksDisabled != off
 	g.checksDisabled = off
-	if off {
+	if changed {
 		for _, t := range g.targets {
-			if !t.Draining() {
+			if t.Draining() {
+				continue
+			}
+			t.healthySince.Store(0)
+			t.rampFrom.Store(0)
+			if off {
 				t.setState(StateUnavailable, ReasonHealthCheckDisabled)
+			} else {
+				t.setState(StateInitial, ReasonRegistrationInProgress)
 			}
 		}
+		g.publishLocked()
 	}
-	g.publishLocked()
+	g.mu.Unlock()
+	if changed {
+		g.notify()
+	}
+}
+
+// ChecksDisabled reports whether SetChecksDisabled(true) is in effect.
+func (g *Group) ChecksDisabled() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.checksDisabled
+}
+
+// SetSlowStart sets the group's slow-start duration (0 turns it off). It
+// decides whether targets that become healthy from now on ramp up; targets
+// already healthy are not put into slow start (as ALB). Balancers pass the
+// same duration to Target.SlowStartFactor.
+func (g *Group) SetSlowStart(d time.Duration) {
+	g.mu.Lock()
+	g.slowStart = d
 	g.mu.Unlock()
 }
 
-// Register adds targets that are not registered yet (a draining target
-// registered again comes back as initial). It returns the new targets.
+// Register adds targets that are not registered yet and returns them. A
+// draining target registered again comes back as a fresh target in initial
+// (its in-flight work finishes on the old one). A registered target whose
+// weight differs is replaced by a target with the new weight that keeps its
+// health state.
 func (g *Group) Register(specs []TargetSpec) []*Target {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	var added []*Target
+	changed := false
 	for _, s := range specs {
+		w := s.Weight
+		if w <= 0 {
+			w = 1
+		}
 		if i := g.indexLocked(s.Addr); i >= 0 {
-			t := g.targets[i]
-			if !t.Draining() {
+			old := g.targets[i]
+			if !old.Draining() {
+				if old.Weight == w {
+					continue
+				}
+				// Weight is immutable so balancers can read it without a lock:
+				// a new Target carries the new weight and the old health.
+				t := newTarget(g, TargetSpec{Addr: s.Addr, Weight: w})
+				t.copyHealth(old)
+				g.targets[i] = t
+				g.retireLocked(old)
+				changed = true
 				continue
 			}
-			// Re-registration during draining: a fresh target replaces the old one,
-			// whose in-flight work finishes on its own.
 			g.targets = slices.Delete(g.targets, i, i+1)
+			g.retireLocked(old)
 		}
 		t := newTarget(g, s)
 		if g.checksDisabled {
@@ -113,16 +205,22 @@ func (g *Group) Register(specs []TargetSpec) []*Target {
 		}
 		g.targets = append(g.targets, t)
 		added = append(added, t)
+		changed = true
 	}
-	if len(added) > 0 {
+	if changed {
 		g.publishLocked()
+	}
+	g.mu.Unlock()
+	if changed {
+		g.notify()
 	}
 	return added
 }
 
 // Deregister starts draining the named targets: they leave the view at once,
-// keep their in-flight work, and become unused when delay has passed. It
-// returns the targets that started draining.
+// keep their in-flight work, and become unused (and leave the group) when
+// delay has passed on the registry's clock. It returns the targets that
+// started draining; unknown or already draining addresses are ignored.
 func (g *Group) Deregister(addrs []string, delay time.Duration) []*Target {
 	g.mu.Lock()
 	var drained []*Target
@@ -132,6 +230,8 @@ func (g *Group) Deregister(addrs []string, delay time.Duration) []*Target {
 			continue
 		}
 		t := g.targets[i]
+		t.healthySince.Store(0)
+		t.rampFrom.Store(0)
 		t.setState(StateDraining, ReasonDeregistrationInProgress)
 		drained = append(drained, t)
 	}
@@ -139,15 +239,19 @@ func (g *Group) Deregister(addrs []string, delay time.Duration) []*Target {
 		g.publishLocked()
 	}
 	g.mu.Unlock()
+	if len(drained) == 0 {
+		return nil
+	}
+	g.notify()
 	for _, t := range drained {
-		t := t
 		g.reg.clock.AfterFunc(delay, func() { g.finishDrain(t) })
 	}
 	return drained
 }
 
 // Sync makes the registered set equal to specs: new addresses are
-// registered, missing ones deregistered with delay. Used by config reloads.
+// registered, changed weights applied, missing ones deregistered with delay.
+// Config reloads call it; the health of targets that stay is kept.
 func (g *Group) Sync(specs []TargetSpec, delay time.Duration) {
 	want := make(map[string]bool, len(specs))
 	for _, s := range specs {
@@ -165,10 +269,21 @@ func (g *Group) Sync(specs []TargetSpec, delay time.Duration) {
 	}
 }
 
+// OnFailure installs fn to be called by Target.ReportFailure (passive
+// health detection); package health uses it. fn runs on the data path and
+// must not block. nil removes it.
+func (g *Group) OnFailure(fn func(*Target)) {
+	if fn == nil {
+		g.onFailure.Store(nil)
+		return
+	}
+	g.onFailure.Store(&fn)
+}
+
 func (g *Group) finishDrain(t *Target) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if t.State() != StateDraining {
+		g.mu.Unlock()
 		return
 	}
 	t.setState(StateUnused, ReasonNotRegistered)
@@ -176,29 +291,86 @@ func (g *Group) finishDrain(t *Target) {
 	if i := slices.Index(g.targets, t); i >= 0 {
 		g.targets = slices.Delete(g.targets, i, i+1)
 	}
+	g.retireLocked(t)
+	g.mu.Unlock()
+}
+
+// retireLocked remembers t if it still has work in flight, and forgets
+// retired targets that have finished.
+func (g *Group) retireLocked(t *Target) {
+	g.retired = slices.DeleteFunc(g.retired, func(x *Target) bool { return x.InFlight() <= 0 })
+	if t.InFlight() > 0 {
+		g.retired = append(g.retired, t)
+	}
+}
+
+// inFlight sums the in-flight work of every target of the group, retired
+// ones included.
+func (g *Group) inFlight() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var n int64
+	for _, t := range g.targets {
+		n += max(t.InFlight(), 0)
+	}
+	for _, t := range g.retired {
+		n += max(t.InFlight(), 0)
+	}
+	return n
 }
 
 func (g *Group) setHealth(t *Target, healthy bool, reason string) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if t.Draining() || g.checksDisabled {
+	if t.Draining() || g.checksDisabled || !slices.Contains(g.targets, t) {
+		g.mu.Unlock()
 		return
 	}
 	was := t.State()
+	now := g.reg.clock.Now()
 	if healthy {
 		if was == StateHealthy {
+			g.mu.Unlock()
 			return
 		}
-		t.healthySince.Store(g.reg.clock.Now().UnixNano())
+		// Slow start (elb.md §2.3): only when at least one other healthy
+		// target is not itself ramping, so a lone first target takes full
+		// traffic at once.
+		ramp := false
+		if g.slowStart > 0 {
+			for _, o := range g.targets {
+				if o != t && o.State() == StateHealthy && !o.rampingAt(now, g.slowStart) {
+					ramp = true
+					break
+				}
+			}
+		}
+		t.healthySince.Store(now.UnixNano())
+		if ramp {
+			t.rampFrom.Store(now.UnixNano())
+		} else {
+			t.rampFrom.Store(0)
+		}
 		t.setState(StateHealthy, "")
 	} else {
 		if was == StateUnhealthy && t.Reason() == reason {
+			g.mu.Unlock()
 			return
 		}
 		t.healthySince.Store(0)
+		t.rampFrom.Store(0)
 		t.setState(StateUnhealthy, reason)
 	}
 	g.publishLocked()
+	g.mu.Unlock()
+	g.notify()
+}
+
+func (g *Group) setInitialReason(t *Target, reason string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t.State() == StateInitial && t.Reason() != reason {
+		t.setState(StateInitial, reason)
+	}
 }
 
 func (g *Group) indexLocked(addr string) int {
@@ -210,7 +382,8 @@ func (g *Group) indexLocked(addr string) int {
 	return -1
 }
 
-// publishLocked rebuilds and stores the view and tells the watchers.
+// publishLocked rebuilds and stores the view; the caller calls notify after
+// unlocking g.mu.
 func (g *Group) publishLocked() {
 	g.gen++
 	v := &View{Gen: g.gen}
@@ -228,7 +401,4 @@ func (g *Group) publishLocked() {
 		v.FailOpen = true
 	}
 	g.view.Store(v)
-	for _, w := range g.watchers {
-		w(v)
-	}
 }

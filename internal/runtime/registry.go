@@ -3,6 +3,7 @@ package runtime
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,12 @@ type Registry struct {
 	clock  Clock
 	mu     sync.Mutex
 	groups map[string]*Group
+
+	// idleWaiters counts WaitIdle calls in progress; Release looks at it so
+	// that the data path pays for wake-ups only during a drain.
+	idleWaiters atomic.Int32
+	idleMu      sync.Mutex
+	idleCh      chan struct{} // closed and replaced when some target goes idle
 }
 
 // NewRegistry returns an empty registry; a nil clock means the wall clock.
@@ -38,7 +45,7 @@ func NewRegistry(c Clock) *Registry {
 	if c == nil {
 		c = RealClock
 	}
-	return &Registry{clock: c, groups: make(map[string]*Group)}
+	return &Registry{clock: c, groups: make(map[string]*Group), idleCh: make(chan struct{})}
 }
 
 // Clock returns the registry's clock.

@@ -59,7 +59,10 @@ type Target struct {
 	// healthySince is the Unix-nano time the target last became healthy;
 	// slow start ramps from it.
 	healthySince atomic.Int64
-	drained      chan struct{} // closed when the deregistration delay ends
+	// rampFrom is the Unix-nano start of this target's slow start, 0 when
+	// it does not ramp (slow start off, or no other healthy target then).
+	rampFrom atomic.Int64
+	drained  chan struct{} // closed when the deregistration delay ends
 	// fails counts passive failures (connect errors) since the last check.
 	fails atomic.Int32
 }
@@ -98,7 +101,11 @@ func (t *Target) InFlight() int64 { return t.inFlight.Load() }
 func (t *Target) Acquire() { t.inFlight.Add(1) }
 
 // Release ends a request or flow started with Acquire.
-func (t *Target) Release() { t.inFlight.Add(-1) }
+func (t *Target) Release() {
+	if t.inFlight.Add(-1) == 0 && t.g.reg.idleWaiters.Load() > 0 {
+		t.g.reg.wakeIdle()
+	}
+}
 
 // HealthySince is when t last became healthy (zero if it is not healthy).
 func (t *Target) HealthySince() time.Time {
@@ -121,10 +128,18 @@ func (t *Target) Draining() bool {
 }
 
 // ReportFailure records a passive failure (connect refused, reset before a
-// response) seen by the data path. Package health reads and clears the
-// count between checks; after the unhealthy threshold of passive failures
-// the target is marked unhealthy at once.
-func (t *Target) ReportFailure() int32 { return t.fails.Add(1) }
+// response) seen by the data path and returns the count not yet taken. The
+// group's OnFailure hook (installed by package health) runs at once and
+// counts it as a failed health check, so a target that refuses connections
+// turns unhealthy after the unhealthy threshold without waiting for the
+// next interval. Allocation-free; safe to call from any goroutine.
+func (t *Target) ReportFailure() int32 {
+	n := t.fails.Add(1)
+	if fn := t.g.onFailure.Load(); fn != nil {
+		(*fn)(t)
+	}
+	return n
+}
 
 // TakeFailures returns and clears the passive failure count.
 func (t *Target) TakeFailures() int32 { return t.fails.Swap(0) }
@@ -132,6 +147,54 @@ func (t *Target) TakeFailures() int32 { return t.fails.Swap(0) }
 // SetHealth moves a registered (not draining) target to healthy or
 // unhealthy with the given reason and republishes the group's view when
 // routability changed. It is the only way health checks change state.
+// A target no longer in its group (replaced or gone) is left alone.
 func (t *Target) SetHealth(healthy bool, reason string) {
 	t.g.setHealth(t, healthy, reason)
+}
+
+// SetInitialReason changes the reason of a target still in initial (health
+// checks use ReasonInitialHealthChecking once the first check has run);
+// other states are left alone.
+func (t *Target) SetInitialReason(reason string) {
+	t.g.setInitialReason(t, reason)
+}
+
+// SlowStartFactor is the share of its full weight t should get at now, for
+// a group with slow-start duration d: it ramps linearly from 0 to 1 over d
+// from the moment t became healthy, and is 1 when slow start is off (d ≤ 0),
+// when t did not enter slow start (it became healthy while no other healthy
+// target was out of slow start, or before Group.SetSlowStart enabled it),
+// or once d has passed. Balancers multiply the target's weight by it; it
+// is allocation-free and lock-free.
+func (t *Target) SlowStartFactor(now time.Time, d time.Duration) float64 {
+	from := t.rampFrom.Load()
+	if d <= 0 || from == 0 {
+		return 1
+	}
+	el := now.UnixNano() - from
+	if el <= 0 {
+		return 0
+	}
+	if el >= int64(d) {
+		return 1
+	}
+	return float64(el) / float64(d)
+}
+
+// InSlowStart reports whether t is ramping at now for duration d.
+func (t *Target) InSlowStart(now time.Time, d time.Duration) bool {
+	return t.rampingAt(now, d)
+}
+
+func (t *Target) rampingAt(now time.Time, d time.Duration) bool {
+	from := t.rampFrom.Load()
+	return d > 0 && from != 0 && now.UnixNano()-from < int64(d)
+}
+
+// copyHealth gives t the state of old (a weight change replaces a target).
+func (t *Target) copyHealth(old *Target) {
+	t.state.Store(old.state.Load())
+	t.reason.Store(old.reason.Load())
+	t.healthySince.Store(old.healthySince.Load())
+	t.rampFrom.Store(old.rampFrom.Load())
 }
