@@ -3,6 +3,7 @@ package obs
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -26,7 +27,10 @@ type Record struct {
 	ELB      string    // app/<lb>/<listener>
 	Listener string    // listener name (JSON format only)
 	Client   string    // client ip:port (the TCP peer, or the PROXY source)
-	Target   string    // target ip:port, "" if not dispatched
+	// ClientAddr is used when Client is "": formatting it here costs no
+	// allocation on the data path.
+	ClientAddr netip.AddrPort
+	Target     string // target ip:port, "" if not dispatched
 
 	RequestProcessing  time.Duration // < 0: not dispatched
 	TargetProcessing   time.Duration // < 0: not dispatched or no response
@@ -38,7 +42,9 @@ type Record struct {
 	SentBytes     int64
 
 	// The request line as received: METHOD scheme://host:port/uri PROTO.
-	Method, Scheme, Host, URI, Proto string
+	// Port, when set, is added to a Host without one; otherwise the
+	// scheme's default port is.
+	Method, Scheme, Host, Port, URI, Proto string
 
 	UserAgent           string
 	SSLCipher           string
@@ -173,7 +179,7 @@ func AppendALB(b []byte, r *Record) []byte {
 	b = append(b, ' ')
 	b = appendBare(b, r.ELB)
 	b = append(b, ' ')
-	b = appendBare(b, r.Client)
+	b = appendClient(b, r)
 	b = append(b, ' ')
 	b = appendBare(b, r.Target)
 	b = append(b, ' ')
@@ -233,6 +239,13 @@ func AppendALB(b []byte, r *Record) []byte {
 	return b
 }
 
+func appendClient(b []byte, r *Record) []byte {
+	if r.Client == "" && r.ClientAddr.IsValid() {
+		return r.ClientAddr.AppendTo(b)
+	}
+	return appendBare(b, r.Client)
+}
+
 func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, '-')
@@ -271,7 +284,10 @@ func appendRequestLine(b []byte, r *Record, esc func([]byte, string) []byte) []b
 	b = append(b, ':', '/', '/')
 	b = esc(b, r.Host)
 	if !hasPort(r.Host) {
-		if scheme == "https" || scheme == "wss" {
+		if r.Port != "" {
+			b = append(b, ':')
+			b = esc(b, r.Port)
+		} else if scheme == "https" || scheme == "wss" {
 			b = append(b, ":443"...)
 		} else {
 			b = append(b, ":80"...)

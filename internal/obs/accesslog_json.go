@@ -19,7 +19,13 @@ func AppendJSON(b []byte, r *Record) []byte {
 	b = append(b, `,"listener":`...)
 	b = jsonString(b, r.Listener)
 	b = append(b, `,"client":`...)
-	b = jsonString(b, r.Client)
+	if r.Client == "" && r.ClientAddr.IsValid() {
+		b = append(b, '"')
+		b = r.ClientAddr.AppendTo(b)
+		b = append(b, '"')
+	} else {
+		b = jsonString(b, r.Client)
+	}
 	b = append(b, `,"target":`...)
 	b = jsonString(b, r.Target)
 	b = append(b, `,"request_processing_time":`...)

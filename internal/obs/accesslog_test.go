@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,7 +54,7 @@ func sampleRecords() []*Record {
 	}
 	redirect := &Record{
 		Type: "https", Time: arrive.Add(2 * time.Second), ELB: "app/lb/secure", Listener: "secure",
-		Client: "[::1]:4431", RequestProcessing: 0, TargetProcessing: -1, ResponseProcessing: -1,
+		ClientAddr: netip.MustParseAddrPort("[::1]:4431"), Port: "8443", RequestProcessing: 0, TargetProcessing: -1, ResponseProcessing: -1,
 		ELBStatus: 301, ReceivedBytes: 120, SentBytes: 200, Method: "GET", Scheme: "https",
 		Host: "[::1]", URI: "/old/x?q=1", Proto: "HTTP/1.1", SSLCipher: "TLS_AES_128_GCM_SHA256",
 		SSLProtocol: "TLSv1.3", DomainName: "app.example.com", ChosenCert: "cert/a.pem",
