@@ -1,0 +1,191 @@
+package l7
+
+import (
+	"github.com/valyala/fasthttp"
+)
+
+// Desync classes (elb.md §3.4), worst last.
+type desyncClass uint8
+
+const (
+	classCompliant desyncClass = iota
+	classAcceptable
+	classAmbiguous
+	classSevere
+)
+
+func (c desyncClass) String() string {
+	switch c {
+	case classAcceptable:
+		return "Acceptable"
+	case classAmbiguous:
+		return "Ambiguous"
+	case classSevere:
+		return "Severe"
+	}
+	return ""
+}
+
+// verdict is the outcome of classifying one request.
+type verdict struct {
+	class  desyncClass
+	reason string
+	// dropSuspicious says the request carries header names that normalise
+	// to Transfer-Encoding or Content-Length; they are removed before
+	// forwarding so no target can read a second framing from them.
+	dropSuspicious bool
+}
+
+func (v *verdict) raise(c desyncClass, reason string) {
+	if c > v.class {
+		v.class, v.reason = c, reason
+	}
+}
+
+// classify applies the http_desync_guardian classification to what
+// fasthttp let through (it already refuses CL.CL, unknown TE, CR/LF/NUL in
+// fields, whitespace before the colon). It reads the raw header block and
+// never allocates.
+func classify(h *fasthttp.RequestHeader, raw []byte, uri []byte) verdict {
+	var v verdict
+	for _, c := range uri {
+		switch {
+		case c == 0 || c == '\r' || c == '\n':
+			v.raise(classSevere, "BadUri")
+		case c < 0x20 || c == 0x7f:
+			v.raise(classAmbiguous, "AmbiguousUri")
+		case c == ' ':
+			v.raise(classAcceptable, "SpaceInUri")
+		}
+	}
+	if !h.IsHTTP11() && string(h.Protocol()) != "HTTP/1.0" {
+		v.raise(classAcceptable, "NonCompliantVersion")
+	}
+	method := h.Method()
+	for _, c := range method {
+		if !isTokenChar(c) {
+			v.raise(classSevere, "BadMethod")
+			break
+		}
+	}
+	nCL, nTE, nChunked := 0, 0, 0
+	var firstCL []byte
+	b := raw
+	for len(b) > 0 {
+		line := b
+		if i := indexCRLF(b); i >= 0 {
+			line, b = b[:i], b[i+2:]
+		} else {
+			b = nil
+		}
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			v.raise(classAmbiguous, "MultilineHeader")
+			continue
+		}
+		k := indexByte(line, ':')
+		if k <= 0 {
+			v.raise(classAmbiguous, "EmptyHeader")
+			continue
+		}
+		name, val := line[:k], trimOWS(line[k+1:])
+		switch {
+		case equalFold(name, "Content-Length"):
+			nCL++
+			if nCL == 1 {
+				firstCL = val
+			} else if string(val) == string(firstCL) {
+				v.raise(classAmbiguous, "DuplicateContentLength")
+			} else {
+				v.raise(classSevere, "MultipleContentLength")
+			}
+			if !allDigits(val) {
+				v.raise(classSevere, "BadContentLength")
+			}
+		case equalFold(name, "Transfer-Encoding"):
+			nTE++
+			forEachToken(val, func(t []byte) {
+				if equalFold(t, "chunked") {
+					nChunked++
+				}
+			})
+		default:
+			if suspiciousName(name) {
+				v.raise(classAmbiguous, "SuspiciousHeader")
+				v.dropSuspicious = true
+			}
+		}
+		for _, c := range val {
+			if c == 0 || c == '\r' || c == '\n' {
+				v.raise(classSevere, "BadHeader")
+			} else if (c < 0x20 && c != '\t') || c >= 0x7f {
+				v.raise(classAcceptable, "NonCompliantHeader")
+			}
+		}
+	}
+	if nChunked > 1 {
+		v.raise(classSevere, "MultipleTransferEncodingChunked")
+	}
+	if nTE > 0 && nCL > 0 {
+		v.raise(classAmbiguous, "BothTeClPresent")
+	}
+	if h.IsGet() || h.IsHead() {
+		switch {
+		case nTE > 0:
+			v.raise(classAmbiguous, "UndefinedTransferEncodingSemantics")
+		case nCL > 0 && string(firstCL) != "0":
+			v.raise(classAmbiguous, "UndefinedContentLengthSemantics")
+		case nCL > 0:
+			v.raise(classAcceptable, "GetHeadZeroContentLength")
+		}
+	}
+	if nTE > 0 && !h.IsHTTP11() {
+		v.raise(classAmbiguous, "UndefinedTransferEncodingSemantics")
+	}
+	return v
+}
+
+func allDigits(b []byte) bool {
+	if len(b) == 0 || len(b) > 18 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isTokenChar(c byte) bool {
+	if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}
+
+// suspiciousName reports a header name that is not Transfer-Encoding or
+// Content-Length but becomes one once case, punctuation, spaces and
+// non-ASCII bytes are dropped ("Transfer_Encoding", "Content-Length\x01"…).
+func suspiciousName(name []byte) bool {
+	var buf [24]byte
+	n := 0
+	for _, c := range name {
+		c = lower(c)
+		if c >= 'a' && c <= 'z' {
+			if n == len(buf) {
+				return false
+			}
+			buf[n] = c
+			n++
+		}
+	}
+	s := string(buf[:n]) // no allocation: used only for comparison
+	return s == "transferencoding" || s == "contentlength"
+}

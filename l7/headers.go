@@ -1,0 +1,179 @@
+package l7
+
+import (
+	"encoding/hex"
+	"math/rand/v2"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// hopByHop are the RFC 9110 §7.6.1 connection-specific fields (plus the
+// legacy ones every proxy strips). They never cross the proxy, either way.
+var hopByHop = [...]string{
+	"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// maxXFFAddresses is ALB's limit; more gets 463.
+const maxXFFAddresses = 30
+
+// stripRequestHopByHop removes the hop-by-hop fields of h, and every field
+// named in its Connection header, without allocating. fasthttp keeps
+// Connection: close as a flag rather than a field; the caller decides the
+// target connection's fate separately.
+func stripRequestHopByHop(h *fasthttp.RequestHeader, conn []byte) {
+	forEachToken(conn, func(name []byte) {
+		h.DelBytes(name)
+	})
+	for _, n := range hopByHop {
+		if n == "Transfer-Encoding" {
+			// fasthttp re-frames the body itself from ContentLength; deleting
+			// the field here would lose the chunked flag.
+			continue
+		}
+		h.Del(n)
+	}
+}
+
+func stripResponseHopByHop(h *fasthttp.ResponseHeader, conn []byte) {
+	forEachToken(conn, func(name []byte) {
+		h.DelBytes(name)
+	})
+	for _, n := range hopByHop {
+		if n == "Transfer-Encoding" {
+			continue
+		}
+		h.Del(n)
+	}
+}
+
+// forEachToken calls fn for each comma-separated token of v, trimmed.
+func forEachToken(v []byte, fn func([]byte)) {
+	for len(v) > 0 {
+		tok := v
+		if i := indexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			v = nil
+		}
+		if tok = trimOWS(tok); len(tok) > 0 {
+			fn(tok)
+		}
+	}
+}
+
+// countXFF counts the addresses in every X-Forwarded-For field of v.
+func countXFF(v *RequestView) int {
+	n := 0
+	v.Header("X-Forwarded-For", func(val []byte) bool {
+		forEachToken(val, func([]byte) { n++ })
+		return false
+	})
+	return n
+}
+
+// appendXFF appends the X-Forwarded-For value for append mode to dst: the
+// incoming fields joined, then the client (with its port when asked, IPv6
+// bracketed then).
+func appendXFF(dst []byte, v *RequestView, withPort bool) []byte {
+	v.Header("X-Forwarded-For", func(val []byte) bool {
+		if len(val) == 0 {
+			return false
+		}
+		if len(dst) > 0 {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, val...)
+		return false
+	})
+	if len(dst) > 0 {
+		dst = append(dst, ", "...)
+	}
+	return appendClient(dst, v.Client, withPort)
+}
+
+func appendClient(dst []byte, c netip.AddrPort, withPort bool) []byte {
+	a := c.Addr().Unmap()
+	if withPort {
+		if a.Is6() {
+			dst = append(dst, '[')
+			dst = a.AppendTo(dst)
+			dst = append(dst, ']')
+		} else {
+			dst = a.AppendTo(dst)
+		}
+		dst = append(dst, ':')
+		return strconv.AppendUint(dst, uint64(c.Port()), 10)
+	}
+	return a.AppendTo(dst)
+}
+
+// appendTraceID appends the X-Amzn-Trace-Id value to send (elb.md §3.3):
+// a fresh Root when there is none; with a Root, a Self field is inserted
+// (or an existing Self replaced) and everything else kept.
+func appendTraceID(dst, incoming []byte, now time.Time) []byte {
+	if len(incoming) == 0 || len(incoming) > 1024 {
+		dst = append(dst, "Root="...)
+		return appendTraceValue(dst, now)
+	}
+	hasRoot := false
+	for f := range splitFields(incoming) {
+		if len(f) > 5 && equalFold(f[:5], "root=") {
+			hasRoot = true
+		}
+	}
+	if !hasRoot {
+		dst = append(dst, "Root="...)
+		return appendTraceValue(dst, now)
+	}
+	dst = append(dst, "Self="...)
+	dst = appendTraceValue(dst, now)
+	for f := range splitFields(incoming) {
+		if len(f) >= 5 && equalFold(f[:5], "self=") {
+			continue
+		}
+		dst = append(dst, ';')
+		dst = append(dst, f...)
+	}
+	return dst
+}
+
+// splitFields yields the non-empty ';'-separated fields of v, trimmed.
+func splitFields(v []byte) func(func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for len(v) > 0 {
+			f := v
+			if i := indexByte(v, ';'); i >= 0 {
+				f, v = v[:i], v[i+1:]
+			} else {
+				v = nil
+			}
+			if f = trimOWS(f); len(f) > 0 && !yield(f) {
+				return
+			}
+		}
+	}
+}
+
+// appendTraceValue appends "1-<8 hex epoch seconds>-<24 hex random>".
+func appendTraceValue(dst []byte, now time.Time) []byte {
+	var b [16]byte
+	sec := uint32(now.Unix())
+	b[0], b[1], b[2], b[3] = byte(sec>>24), byte(sec>>16), byte(sec>>8), byte(sec)
+	r1, r2 := rand.Uint64(), rand.Uint32()
+	for i := range 8 {
+		b[4+i] = byte(r1 >> (8 * i))
+	}
+	for i := range 4 {
+		b[12+i] = byte(r2 >> (8 * i))
+	}
+	var h [32]byte
+	hex.Encode(h[:], b[:])
+	dst = append(dst, "1-"...)
+	dst = append(dst, h[:8]...)
+	dst = append(dst, '-')
+	return append(dst, h[8:32]...)
+}

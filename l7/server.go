@@ -1,0 +1,343 @@
+package l7
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard/switchyard/config"
+)
+
+// ServerOptions configure a Server. Zero fields take the defaults named.
+type ServerOptions struct {
+	// Listener is the listener's config; Name, Protocol and IdleTimeout
+	// (default 60s) are used here. Rules come from the Router.
+	Listener config.Listener
+	// Observer receives a Record per request; nil means none.
+	Observer Observer
+	// Logger receives handled errors (panics, client errors); nil discards.
+	Logger *slog.Logger
+	// ReadTimeout bounds reading a request's header block (default 60s,
+	// or IdleTimeout when smaller); the body has the idle timeout per read.
+	ReadTimeout time.Duration
+	// MaxHeaderBytes caps the request header block (default 64 KiB, ALB's).
+	MaxHeaderBytes int
+	// Concurrency caps requests served at once (default 262144); beyond it
+	// clients get 503 at once.
+	Concurrency int
+	// MaxConnsPerIP caps connections per client IPv4 address (0 = off).
+	MaxConnsPerIP int
+	// TLSFacts, when set, reports the TLS facts of a connection (cmd/lb
+	// sets it when its TLS listener wraps conns in something other than
+	// *tls.Conn). By default a *tls.Conn (or a conn with ConnectionState)
+	// is asked directly.
+	TLSFacts func(c net.Conn) TLSFacts
+}
+
+// Server is the ALB front end of one listener: a fasthttp.Server with
+// every limit set, answering by the current Router. Safe for concurrent
+// use.
+type Server struct {
+	name     string
+	https    bool
+	opts     ServerOptions
+	idle     time.Duration
+	router   atomic.Pointer[Router]
+	fs       *fasthttp.Server
+	log      *slog.Logger
+	obs      Observer
+	counters Counters
+	draining atomic.Bool
+
+	// hijacked tracks WebSocket tunnels, which fasthttp's Shutdown does
+	// not see; Shutdown closes them at its deadline.
+	hmu      sync.Mutex
+	hijacked map[net.Conn]struct{}
+	hwg      sync.WaitGroup
+}
+
+// NewServer returns a server answering by r. Call Serve to start it.
+func NewServer(r *Router, o ServerOptions) (*Server, error) {
+	if r == nil {
+		return nil, errors.New("l7: new server: nil router")
+	}
+	s := &Server{
+		name:     o.Listener.Name,
+		https:    strings.EqualFold(o.Listener.Protocol, "HTTPS"),
+		opts:     o,
+		log:      o.Logger,
+		obs:      o.Observer,
+		hijacked: make(map[net.Conn]struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.idle = o.Listener.IdleTimeout.D()
+	if s.idle <= 0 {
+		s.idle = 60 * time.Second
+	}
+	rt := o.ReadTimeout
+	if rt <= 0 {
+		rt = 60 * time.Second
+	}
+	if rt > s.idle {
+		rt = s.idle
+	}
+	maxHdr := o.MaxHeaderBytes
+	if maxHdr <= 0 {
+		maxHdr = 64 << 10
+	}
+	conc := o.Concurrency
+	if conc <= 0 {
+		conc = fasthttp.DefaultConcurrency
+	}
+	s.router.Store(r)
+	s.fs = &fasthttp.Server{
+		Handler:      s.handle,
+		ErrorHandler: s.handleParseError,
+		Name:         "",
+		Concurrency:  conc,
+		// The read buffer bounds the request line plus header block.
+		ReadBufferSize:  maxHdr,
+		WriteBufferSize: 16 << 10,
+		// ReadTimeout covers the header block (slowloris); the body is read
+		// under per-read idle deadlines by the proxy (see bodyReader).
+		ReadTimeout:  rt,
+		WriteTimeout: s.idle,
+		IdleTimeout:  s.idle,
+		// Bodies stream both ways; the size cap only applies to the
+		// buffered prefix fasthttp reads with the header.
+		StreamRequestBody:             true,
+		MaxRequestBodySize:            1 << 30,
+		MaxConnsPerIP:                 o.MaxConnsPerIP,
+		DisableHeaderNamesNormalizing: false,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		NoDefaultDate:                 false,
+		SecureErrorLogMessage:         true,
+		CloseOnShutdown:               true,
+		KeepHijackedConns:             true,
+		Logger:                        discardLogger{},
+	}
+	return s, nil
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(string, ...any) {}
+
+// SetRouter swaps the router atomically: new requests use r, requests in
+// flight finish with the one they started with.
+func (s *Server) SetRouter(r *Router) {
+	if r != nil {
+		s.router.Store(r)
+	}
+}
+
+// Router returns the current router.
+func (s *Server) Router() *Router { return s.router.Load() }
+
+// Counters returns the server's running totals.
+func (s *Server) Counters() *Counters { return &s.counters }
+
+// Serve accepts connections on ln until Shutdown. ln is the caller's: wrap
+// it for PROXY protocol or TLS before handing it in.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.fs.Serve(ln)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("l7: serve %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// StartDrain makes every later response carry Connection: close, without
+// closing the listener yet (readiness can go 503 first).
+func (s *Server) StartDrain() { s.draining.Store(true) }
+
+// Shutdown drains: it stops accepting, closes idle keep-alive connections,
+// answers with Connection: close, waits for in-flight requests and
+// WebSocket tunnels, and at ctx's deadline closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	err := s.fs.ShutdownWithContext(ctx)
+	done := make(chan struct{})
+	go func() { s.hwg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.hmu.Lock()
+		for c := range s.hijacked {
+			_ = c.Close()
+		}
+		s.hmu.Unlock()
+		<-done
+	}
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("l7: shutdown %s: %w", s.name, err)
+	}
+	return err
+}
+
+// handleParseError answers what fasthttp could not parse. Nothing of it
+// was forwarded.
+func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
+	status := 400
+	reason := ReasonMalformedRequest
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrUnsupportedTransferEncoding) || strings.Contains(err.Error(), "unsupported transfer-encoding"):
+		status, reason = 501, ReasonUnsupportedTE
+	case errors.As(err, &small):
+		status = 431
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status = 413
+	case isTimeout(err):
+		status = 408
+	}
+	writeErrorResponse(&ctx.Response, status)
+	ctx.SetConnectionClose()
+	s.counters.Requests.Add(1)
+	s.counters.ELB4xx.Add(1)
+	if status >= 500 {
+		s.counters.ELB4xx.Add(^uint64(0))
+		s.counters.ELB5xx.Add(1)
+	}
+	s.counters.NonCompliant.Add(1)
+	s.counters.Blocked.Add(1)
+	if s.obs != nil {
+		x := acquireExchange()
+		x.rec.Listener = s.name
+		x.rec.Type = s.recType(false)
+		x.rec.Received = time.Now()
+		x.rec.Done = x.rec.Received
+		x.rec.Client = addrPort(ctx.RemoteAddr())
+		x.rec.Status = status
+		x.rec.ErrorReason = reason
+		x.rec.Classification = "Severe"
+		x.rec.ClassificationReason = reason
+		s.obs.ObserveRequest(&x.rec)
+		releaseExchange(x)
+	}
+}
+
+func (s *Server) recType(ws bool) string {
+	switch {
+	case ws && s.https:
+		return "wss"
+	case ws:
+		return "ws"
+	case s.https:
+		return "https"
+	}
+	return "http"
+}
+
+// handle is the fasthttp handler: it owns the exchange until it returns,
+// unless a streamed response body takes it over.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	s.counters.ActiveRequests.Add(1)
+	x := acquireExchange()
+	x.s = s
+	x.r = s.router.Load()
+	x.ctx = ctx
+	defer func() {
+		if p := recover(); p != nil {
+			s.counters.Panics.Add(1)
+			s.log.Error("l7: handler panic", "listener", s.name, "client_ip", x.view.Client.Addr().String(),
+				"err", fmt.Sprint(p), "stack", string(debug.Stack()))
+			x.abandonUpstream()
+			writeErrorResponse(&ctx.Response, 500)
+			ctx.SetConnectionClose()
+			x.rec.Status = 500
+			x.rec.ErrorReason = ReasonPanic
+			s.counters.ELB5xx.Add(1)
+		}
+		if s.draining.Load() {
+			ctx.SetConnectionClose()
+		}
+		if !x.streaming {
+			x.finish()
+		}
+	}()
+	x.serve()
+}
+
+// addrPort converts a net.Addr to netip.AddrPort without allocating for
+// TCP addresses.
+func addrPort(a net.Addr) netip.AddrPort {
+	switch t := a.(type) {
+	case *net.TCPAddr:
+		return t.AddrPort()
+	case *net.UDPAddr:
+		return t.AddrPort()
+	}
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// tlsFacts reads the TLS facts of c.
+func (s *Server) tlsFacts(c net.Conn) TLSFacts {
+	if s.opts.TLSFacts != nil {
+		return s.opts.TLSFacts(c)
+	}
+	cs, ok := c.(interface{ ConnectionState() tls.ConnectionState })
+	if !ok {
+		return TLSFacts{}
+	}
+	st := cs.ConnectionState()
+	return TLSFacts{On: true, Version: tlsVersionName(st.Version), Cipher: cipherName(st.CipherSuite), ServerName: st.ServerName}
+}
+
+func tlsVersionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "TLSv1"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	}
+	return "-"
+}
+
+// cipherName returns the OpenSSL name ALB logs for the common suites.
+func cipherName(id uint16) string {
+	switch id {
+	case tls.TLS_AES_128_GCM_SHA256:
+		return "TLS_AES_128_GCM_SHA256"
+	case tls.TLS_AES_256_GCM_SHA384:
+		return "TLS_AES_256_GCM_SHA384"
+	case tls.TLS_CHACHA20_POLY1305_SHA256:
+		return "TLS_CHACHA20_POLY1305_SHA256"
+	case tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256:
+		return "ECDHE-RSA-AES128-GCM-SHA256"
+	case tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384:
+		return "ECDHE-RSA-AES256-GCM-SHA384"
+	case tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256:
+		return "ECDHE-ECDSA-AES128-GCM-SHA256"
+	case tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384:
+		return "ECDHE-ECDSA-AES256-GCM-SHA384"
+	case tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:
+		return "ECDHE-RSA-CHACHA20-POLY1305"
+	case tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256:
+		return "ECDHE-ECDSA-CHACHA20-POLY1305"
+	}
+	return tls.CipherSuiteName(id)
+}

@@ -1,0 +1,192 @@
+package l7
+
+import (
+	"crypto/tls"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TransportOptions are the limits of the connections to targets. Zero
+// fields take the defaults named on each.
+type TransportOptions struct {
+	// ConnectTimeout bounds a TCP connect to a target (default 10s, ALB's).
+	ConnectTimeout time.Duration
+	// ResponseTimeout is how long the target may stay silent while we wait
+	// for or read its response (default 60s, ALB's idle timeout); past it
+	// the client gets 504.
+	ResponseTimeout time.Duration
+	// WriteTimeout is how long a write to the target may block (default 60s).
+	WriteTimeout time.Duration
+	// MaxConnsPerTarget caps open connections to one target (default 1024).
+	MaxConnsPerTarget int
+	// MaxConnWaitTimeout is how long a request waits for a free connection
+	// when the cap is reached before failing with 503 (default 1s).
+	MaxConnWaitTimeout time.Duration
+	// MaxIdleConnDuration closes pooled connections idle this long
+	// (default 50s; keep it below the targets' keep-alive timeout).
+	MaxIdleConnDuration time.Duration
+	// ReadBufferSize is the per-connection read buffer; it also caps the
+	// response header block (default 32 KiB, ALB's limit; larger → 502).
+	ReadBufferSize int
+	// WriteBufferSize is the per-connection write buffer (default 16 KiB).
+	WriteBufferSize int
+	// TLSConfig is used for HTTPS target groups. The default, like ALB,
+	// does not verify target certificates.
+	TLSConfig *tls.Config
+}
+
+func (o TransportOptions) withDefaults() TransportOptions {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.ResponseTimeout <= 0 {
+		o.ResponseTimeout = 60 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 60 * time.Second
+	}
+	if o.MaxConnsPerTarget <= 0 {
+		o.MaxConnsPerTarget = 1024
+	}
+	if o.MaxConnWaitTimeout <= 0 {
+		o.MaxConnWaitTimeout = time.Second
+	}
+	if o.MaxIdleConnDuration <= 0 {
+		o.MaxIdleConnDuration = 50 * time.Second
+	}
+	if o.ReadBufferSize <= 0 {
+		o.ReadBufferSize = 32 << 10
+	}
+	if o.WriteBufferSize <= 0 {
+		o.WriteBufferSize = 16 << 10
+	}
+	if o.TLSConfig == nil {
+		// ALB does not validate target certificates (elb.md §2.1).
+		o.TLSConfig = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // ALB semantics
+	}
+	return o
+}
+
+// Transport holds the keep-alive connection pools to targets, one per
+// target address and scheme. It outlives config snapshots: build one per
+// process and hand it to every NewTargetGroup, so a reload keeps the warm
+// connections of targets that stay. Safe for concurrent use.
+type Transport struct {
+	opts    TransportOptions
+	dialer  net.Dialer
+	mu      sync.Mutex
+	clients map[poolKey]*fasthttp.HostClient
+}
+
+type poolKey struct {
+	addr string
+	tls  bool
+}
+
+// NewTransport returns an empty set of pools.
+func NewTransport(o TransportOptions) *Transport {
+	o = o.withDefaults()
+	return &Transport{
+		opts:    o,
+		dialer:  net.Dialer{Timeout: o.ConnectTimeout},
+		clients: make(map[poolKey]*fasthttp.HostClient),
+	}
+}
+
+// Options returns the effective options (defaults filled in).
+func (t *Transport) Options() TransportOptions { return t.opts }
+
+// client returns the pool for addr, creating it on first use.
+func (t *Transport) client(addr string, isTLS bool) *fasthttp.HostClient {
+	k := poolKey{addr, isTLS}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c, ok := t.clients[k]; ok {
+		return c
+	}
+	c := &fasthttp.HostClient{
+		Addr:                          addr,
+		IsTLS:                         isTLS,
+		TLSConfig:                     t.opts.TLSConfig,
+		Dial:                          t.dial,
+		MaxConns:                      t.opts.MaxConnsPerTarget,
+		MaxConnWaitTimeout:            t.opts.MaxConnWaitTimeout,
+		MaxIdleConnDuration:           t.opts.MaxIdleConnDuration,
+		ReadBufferSize:                t.opts.ReadBufferSize,
+		WriteBufferSize:               t.opts.WriteBufferSize,
+		// Timeouts are idle timeouts enforced per read/write by idleConn, so
+		// a 1 GiB body is not cut by a whole-response deadline.
+		ReadTimeout:  0,
+		WriteTimeout: 0,
+		// We retry ourselves, on another target, and only when it is safe.
+		MaxIdemponentCallAttempts:     1,
+		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		StreamResponseBody:            true,
+		DisableHeaderNamesNormalizing: false,
+		DisablePathNormalizing:        true,
+		NoDefaultUserAgentHeader:      true,
+		SecureErrorLogMessage:         true,
+		ConnPoolStrategy:              fasthttp.LIFO,
+	}
+	t.clients[k] = c
+	return c
+}
+
+// CloseIdleConnections closes the pooled connections not in use, for
+// example after targets left the registry.
+func (t *Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range t.clients {
+		c.CloseIdleConnections()
+	}
+}
+
+// Forget drops the pool of addr (after the target has left every group).
+func (t *Transport) Forget(addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, tl := range []bool{false, true} {
+		k := poolKey{addr, tl}
+		if c, ok := t.clients[k]; ok {
+			c.CloseIdleConnections()
+			delete(t.clients, k)
+		}
+	}
+}
+
+func (t *Transport) dial(addr string) (net.Conn, error) {
+	c, err := t.dialer.Dial("tcp", addr)
+	if err != nil {
+		return nil, &dialError{err: err}
+	}
+	return &idleConn{Conn: c, read: t.opts.ResponseTimeout, write: t.opts.WriteTimeout}, nil
+}
+
+// idleConn turns the read and write timeouts into idle timeouts: every
+// Read and Write pushes its own deadline forward, so the target may take
+// as long as it likes in total, but never stay silent longer than the
+// timeout (ALB's idle-timeout semantics).
+type idleConn struct {
+	net.Conn
+	read, write time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.read))
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.write))
+	return c.Conn.Write(p)
+}
+
+// SetReadDeadline and SetWriteDeadline ignore fasthttp's whole-exchange
+// deadlines; the idle deadlines above govern.
+func (c *idleConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *idleConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *idleConn) SetDeadline(time.Time) error      { return nil }

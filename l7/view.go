@@ -1,0 +1,163 @@
+package l7
+
+import (
+	"net/netip"
+)
+
+// TLSFacts are the facts about the client's TLS session that rules, logs and
+// forwarded headers need. The zero value means plain HTTP.
+type TLSFacts struct {
+	// On is true when the client connection is TLS.
+	On bool
+	// Version is the OpenSSL-style protocol name ("TLSv1.3"), "" on HTTP.
+	Version string
+	// Cipher is the OpenSSL-style cipher name, "" on HTTP.
+	Cipher string
+	// ServerName is the SNI the client sent, "" if none.
+	ServerName string
+}
+
+// RequestView is the small, front-end independent picture of a request that
+// rules and actions read. It is filled once per request by the front end
+// (the fasthttp server here, an HTTP/2 front end later) and never
+// allocates: every slice points into the front end's own buffers and is
+// valid only while the request is being handled.
+type RequestView struct {
+	// Method is the request method as sent ("GET").
+	Method []byte
+	// Host is the host name the request is for, without a port, as sent
+	// (matching folds case).
+	Host []byte
+	// HostPort is the port from the Host header or absolute-form URI, or
+	// nil when none was given.
+	HostPort []byte
+	// Path is the canonical (normalised, percent-decoded) path, starting
+	// with "/". Routing and the forwarded request use this same form.
+	Path []byte
+	// RawQuery is the query string without "?", as sent.
+	RawQuery []byte
+	// RawHeaders is the request header block in wire form ("Name: value\r\n"
+	// lines, no request line). Header conditions scan it, so repeated
+	// headers are all seen, in order.
+	RawHeaders []byte
+	// Client is the TCP peer (after PROXY protocol, if any). Never taken
+	// from X-Forwarded-For.
+	Client netip.AddrPort
+	// ListenerPort is the local port the client connected to.
+	ListenerPort uint16
+	// TLS holds the client TLS facts.
+	TLS TLSFacts
+}
+
+// Header calls fn for each value of the header named name (case-insensitive),
+// in order, until fn returns true; it reports whether fn did.
+func (v *RequestView) Header(name string, fn func(value []byte) bool) bool {
+	b := v.RawHeaders
+	for len(b) > 0 {
+		line := b
+		if i := indexCRLF(b); i >= 0 {
+			line, b = b[:i], b[i+2:]
+		} else {
+			b = nil
+		}
+		c := indexByte(line, ':')
+		if c < 0 || !equalFold(line[:c], name) {
+			continue
+		}
+		if fn(trimOWS(line[c+1:])) {
+			return true
+		}
+	}
+	return false
+}
+
+// firstHeader returns the first value of the header named name, or nil.
+func (v *RequestView) firstHeader(name string) []byte {
+	b := v.RawHeaders
+	for len(b) > 0 {
+		line := b
+		if i := indexCRLF(b); i >= 0 {
+			line, b = b[:i], b[i+2:]
+		} else {
+			b = nil
+		}
+		c := indexByte(line, ':')
+		if c >= 0 && equalFold(line[:c], name) {
+			return trimOWS(line[c+1:])
+		}
+	}
+	return nil
+}
+
+func indexCRLF(b []byte) int {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == '\r' && b[i+1] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+func indexByte(b []byte, c byte) int {
+	for i := range b {
+		if b[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// equalFold compares an ASCII byte slice and a string case-insensitively.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		if lower(b[i]) != lower(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// splitHostPort splits "host:port", "[v6]:port", "[v6]" or "host" without
+// allocating. The brackets of an IPv6 literal are kept in host.
+func splitHostPort(hp []byte) (host, port []byte) {
+	if len(hp) == 0 {
+		return hp, nil
+	}
+	if hp[0] == '[' {
+		end := indexByte(hp, ']')
+		if end < 0 {
+			return hp, nil
+		}
+		host = hp[:end+1]
+		if end+1 < len(hp) && hp[end+1] == ':' {
+			return host, hp[end+2:]
+		}
+		return host, nil
+	}
+	for i := len(hp) - 1; i >= 0; i-- {
+		if hp[i] == ':' {
+			return hp[:i], hp[i+1:]
+		}
+	}
+	return hp, nil
+}
