@@ -124,4 +124,3 @@ func (tg *TargetGroup) currentSet() *backendSet {
 	tg.set.CompareAndSwap(s, ns)
 	return ns
 }
-

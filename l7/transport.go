@@ -108,15 +108,15 @@ func (t *Transport) client(addr string, isTLS bool) *fasthttp.HostClient {
 		return c
 	}
 	c := &fasthttp.HostClient{
-		Addr:                          addr,
-		IsTLS:                         isTLS,
-		TLSConfig:                     t.opts.TLSConfig,
-		Dial:                          t.dial,
-		MaxConns:                      t.opts.MaxConnsPerTarget,
-		MaxConnWaitTimeout:            t.opts.MaxConnWaitTimeout,
-		MaxIdleConnDuration:           t.opts.MaxIdleConnDuration,
-		ReadBufferSize:                t.opts.ReadBufferSize,
-		WriteBufferSize:               t.opts.WriteBufferSize,
+		Addr:                addr,
+		IsTLS:               isTLS,
+		TLSConfig:           t.opts.TLSConfig,
+		Dial:                t.dial,
+		MaxConns:            t.opts.MaxConnsPerTarget,
+		MaxConnWaitTimeout:  t.opts.MaxConnWaitTimeout,
+		MaxIdleConnDuration: t.opts.MaxIdleConnDuration,
+		ReadBufferSize:      t.opts.ReadBufferSize,
+		WriteBufferSize:     t.opts.WriteBufferSize,
 		// Timeouts are idle timeouts enforced per read/write by idleConn, so
 		// a 1 GiB body is not cut by a whole-response deadline.
 		ReadTimeout:  0,
