@@ -508,9 +508,8 @@ func (b *bodyStream) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *bodyStream) Close() error { return b.CloseWithError(nil) }
-
 // CloseWithError is called by fasthttp with the write error, if any.
+// bodyStream deliberately has no Close method: fasthttp would call both.
 func (b *bodyStream) CloseWithError(err error) error {
 	if b.done {
 		return nil

@@ -129,14 +129,11 @@ func NewServer(r *Router, o ServerOptions) (*Server, error) {
 		SecureErrorLogMessage:         true,
 		CloseOnShutdown:               true,
 		KeepHijackedConns:             true,
-		Logger:                        discardLogger{},
+		Logger:                        slogPrintf{s.log},
 	}
 	return s, nil
 }
 
-type discardLogger struct{}
-
-func (discardLogger) Printf(string, ...any) {}
 
 // SetRouter swaps the router atomically: new requests use r, requests in
 // flight finish with the one they started with.
@@ -340,4 +337,11 @@ func cipherName(id uint16) string {
 		return "ECDHE-ECDSA-CHACHA20-POLY1305"
 	}
 	return tls.CipherSuiteName(id)
+}
+
+// slogPrintf adapts fasthttp's Printf logger to slog at debug level.
+type slogPrintf struct{ l *slog.Logger }
+
+func (p slogPrintf) Printf(format string, args ...any) {
+	p.l.Debug("l7: fasthttp: " + fmt.Sprintf(format, args...))
 }

@@ -1,0 +1,65 @@
+package l7
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/switchyard/switchyard/config"
+)
+
+func TestForwardSetsForwardedHeadersAndStripsHopByHop(t *testing.T) {
+	be := newBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Keep-Alive", "timeout=5")
+		w.Header().Set("X-Secret-Hop", "1")
+		w.Header().Set("Connection", "X-Secret-Hop")
+		w.Header().Set("X-Kept", "yes")
+		_, _ = w.Write([]byte("hello"))
+	})
+	h := startLB(t, lbSetup{
+		listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups:   []config.TargetGroup{group("web", be.addr())},
+	})
+	st, hdr, body := h.get("/a/b?x=1", "Host", "App.Example.COM", "Connection", "X-Drop-Me", "X-Drop-Me", "v",
+		"Keep-Alive", "timeout=1", "Proxy-Authorization", "x", "X-Forwarded-Proto", "forged")
+	if st != 200 || body != "hello" {
+		t.Fatalf("client got %d %q", st, body)
+	}
+	if hdr.Get("X-Kept") != "yes" || hdr.Get("X-Secret-Hop") != "" || hdr.Get("Keep-Alive") != "" {
+		t.Errorf("response hop-by-hop not stripped: %v", hdr)
+	}
+	got := be.received()
+	if len(got) != 1 {
+		t.Fatalf("backend saw %d requests", len(got))
+	}
+	r := got[0]
+	if r.URI != "/a/b?x=1" {
+		t.Errorf("backend URI %q", r.URI)
+	}
+	_, port, _ := strings.Cut(h.addr, ":")
+	if r.Host != "app.example.com:"+port {
+		t.Errorf("backend Host %q, want lower-cased with listener port %s", r.Host, port)
+	}
+	for _, n := range []string{"X-Drop-Me", "Keep-Alive", "Proxy-Authorization"} {
+		if v := r.Header.Get(n); v != "" {
+			t.Errorf("backend received hop-by-hop %s: %q", n, v)
+		}
+	}
+	if r.Header.Get("X-Forwarded-For") != "127.0.0.1" {
+		t.Errorf("X-Forwarded-For %q", r.Header.Get("X-Forwarded-For"))
+	}
+	if r.Header.Get("X-Forwarded-Proto") != "http" || r.Header.Get("X-Forwarded-Port") != port {
+		t.Errorf("X-Forwarded-Proto %q Port %q", r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Forwarded-Port"))
+	}
+	if !regexp.MustCompile(`^Root=1-[0-9a-f]{8}-[0-9a-f]{24}$`).MatchString(r.Header.Get("X-Amzn-Trace-Id")) {
+		t.Errorf("trace id %q", r.Header.Get("X-Amzn-Trace-Id"))
+	}
+	rec := h.obs.last(t)
+	if rec.Status != 200 || rec.TargetStatus != 200 || rec.Target != be.addr() || rec.TargetGroup != "web" || rec.RulePriority != 0 {
+		t.Errorf("record %+v", rec)
+	}
+	if string(rec.TraceID) != r.Header.Get("X-Amzn-Trace-Id") {
+		t.Errorf("record trace %q", rec.TraceID)
+	}
+}
