@@ -1,0 +1,574 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/health"
+	"github.com/switchyard/switchyard/internal/obs"
+	"github.com/switchyard/switchyard/internal/runtime"
+	"github.com/switchyard/switchyard/l7"
+)
+
+// snapshot is one compiled config: immutable once published. Requests
+// read it through app.cur; a reload builds the next one beside it.
+type snapshot struct {
+	cfg      *config.LB
+	hash     string
+	source   string
+	loadedAt time.Time
+	groups   map[string]*l7.TargetGroup // HTTP(S) target groups by name
+	routers  map[string]*l7.Router      // by listener address (the socket key)
+	routes   map[string]*listenerRoutes // by listener name, for the observer
+	health   map[string]health.Config   // by target group name
+}
+
+// listenerRoutes are one listener's pre-resolved metrics and log ids.
+type listenerRoutes struct {
+	elb     string
+	none    *obs.RouteMetrics // answers without a target group
+	byGroup map[string]*groupRoute
+}
+
+type groupRoute struct {
+	m   *obs.RouteMetrics
+	arn string
+}
+
+// liveListener is a socket and the server that currently serves it.
+type liveListener struct {
+	sock *socket
+	srv  *l7.Server
+	cfg  config.Listener // the settings srv was built with
+}
+
+// app is a running lb: what outlives snapshots (sockets, target state,
+// connection pools, health checkers, the admin server) and the current
+// snapshot.
+type app struct {
+	log       *slog.Logger
+	metrics   *obs.Metrics
+	reg       *runtime.Registry
+	drainer   *runtime.Drainer
+	transport *l7.Transport
+	health    obs.Health
+
+	source string
+	load   func() (*config.LB, error)
+	// addrHint names the config key or flag that sets an address, for
+	// "address in use" errors: listeners[i].address in FILE, or -http.
+	addrHint  func(i int) string
+	adminHint string
+
+	cur       atomic.Pointer[snapshot]
+	accessLog atomic.Pointer[obs.AccessLog]
+
+	mu       sync.Mutex // serialises start, reload and drain
+	live     map[string]*liveListener
+	checkers map[string]*health.Checker
+	hctx     context.Context
+	hcancel  context.CancelFunc
+	drained  bool
+
+	// api remembers targets registered through the admin API, so that a
+	// reload (which syncs groups to the file) keeps them.
+	api        sync.Mutex
+	apiTargets map[string]bool
+
+	adminSrv  *http.Server
+	adminLn   net.Listener
+	adminDone chan struct{}
+}
+
+func newApp(log *slog.Logger, source string, load func() (*config.LB, error)) *app {
+	reg := runtime.NewRegistry(nil)
+	hctx, hcancel := context.WithCancel(context.Background())
+	a := &app{
+		log:        log,
+		metrics:    obs.NewMetrics("lb"),
+		reg:        reg,
+		drainer:    runtime.NewDrainer(reg),
+		transport:  l7.NewTransport(l7.TransportOptions{}),
+		source:     source,
+		load:       load,
+		addrHint:   func(i int) string { return fmt.Sprintf("listeners[%d].address", i) },
+		adminHint:  "admin.address",
+		live:       make(map[string]*liveListener),
+		checkers:   make(map[string]*health.Checker),
+		hctx:       hctx,
+		hcancel:    hcancel,
+		apiTargets: make(map[string]bool),
+	}
+	a.metrics.WatchTargets("lb", reg)
+	return a
+}
+
+// snapshot returns the running snapshot. Never nil after start.
+func (a *app) snapshot() *snapshot { return a.cur.Load() }
+
+// errConfig marks errors that are the config's fault (exit 2, or a
+// rejected reload); other start errors are the environment's (exit 1).
+type errConfig struct{ err error }
+
+func (e errConfig) Error() string { return e.err.Error() }
+func (e errConfig) Unwrap() error { return e.err }
+
+// start compiles cfg, opens every socket, starts serving and the admin
+// API, and marks the process ready.
+func (a *app) start(cfg *config.LB) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.applyLocked(cfg); err != nil {
+		return err
+	}
+	if addr := cfg.Admin.Address; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			a.stopLocked()
+			return listenError("admin", a.adminHint, addr, err)
+		}
+		a.adminLn = ln
+		a.adminSrv = obs.NewAdminServer(a.adminHandler(), a.log)
+		a.adminDone = make(chan struct{})
+		go func() {
+			defer close(a.adminDone)
+			a.adminSrv.Serve(ln)
+		}()
+		a.log.Info("admin listening", "address", ln.Addr().String())
+	}
+	a.health.SetReady(true)
+	return nil
+}
+
+func listenError(what, hint, addr string, err error) error {
+	if errAddrInUse(err) {
+		return fmt.Errorf("lb: listen %s %s: address already in use (change %s)", what, addr, hint)
+	}
+	return fmt.Errorf("lb: listen %s %s: %w (check %s)", what, addr, err, hint)
+}
+
+// reload reads the config source again and swaps it in; on any error the
+// running snapshot stays and every error line is logged.
+func (a *app) reload() error {
+	cfg, err := a.load()
+	if err == nil {
+		a.mu.Lock()
+		if a.drained {
+			a.mu.Unlock()
+			return errors.New("lb: reload: draining")
+		}
+		err = a.applyLocked(cfg)
+		a.mu.Unlock()
+	}
+	if err != nil {
+		a.metrics.Reloaded(false, time.Time{})
+		for _, line := range configErrorLines(err) {
+			a.log.Error("config reload rejected; running config kept", obs.KeyErr, line)
+		}
+		return err
+	}
+	a.log.Info("config reloaded", "hash", a.snapshot().hash)
+	return nil
+}
+
+// prepared is a compiled snapshot plus the resources opened for it, not
+// yet visible to requests.
+type prepared struct {
+	snap      *snapshot
+	newSocks  map[string]*socket
+	accessLog *obs.AccessLog
+}
+
+// compileLocked builds everything a snapshot needs without changing what
+// runs: on error nothing is left open.
+func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
+	s := &snapshot{
+		cfg: cfg, hash: hashLB(cfg), source: a.source, loadedAt: time.Now(),
+		groups:  make(map[string]*l7.TargetGroup),
+		routers: make(map[string]*l7.Router),
+		routes:  make(map[string]*listenerRoutes),
+		health:  make(map[string]health.Config),
+	}
+	var errs []string
+	for i, tg := range cfg.TargetGroups {
+		hc, herr := health.FromConfig(tg.Protocol, tg.HealthCheck)
+		if herr != nil {
+			errs = append(errs, fmt.Sprintf("target_groups[%d] (%s): %v", i, tg.Name, herr))
+		} else {
+			s.health[tg.Name] = hc
+		}
+		switch strings.ToUpper(tg.Protocol) {
+		case "", "HTTP", "HTTPS":
+			g, gerr := l7.NewTargetGroup(tg, a.reg.Group(tg.Name), a.transport)
+			if gerr != nil {
+				errs = append(errs, fmt.Sprintf("target_groups[%d]: %v", i, gerr))
+				continue
+			}
+			s.groups[tg.Name] = g
+		}
+	}
+	for i, lc := range cfg.Listeners {
+		switch strings.ToUpper(lc.Protocol) {
+		case "", "HTTP":
+		default:
+			errs = append(errs, fmt.Sprintf("listeners[%d] (%s): protocol %s is not served by this build of lb yet (HTTP only)", i, lc.Name, lc.Protocol))
+			continue
+		}
+		if _, dup := s.routers[lc.Address]; dup {
+			errs = append(errs, fmt.Sprintf("listeners[%d] (%s): address %s is used by another listener", i, lc.Name, lc.Address))
+			continue
+		}
+		r, rerr := l7.NewRouter(lc, s.groups, l7.RouterOptions{})
+		if rerr != nil {
+			errs = append(errs, fmt.Sprintf("listeners[%d]: %v", i, rerr))
+			continue
+		}
+		s.routers[lc.Address] = r
+		lr := &listenerRoutes{elb: "app/lb/" + lc.Name, none: a.metrics.Route(lc.Name, ""), byGroup: make(map[string]*groupRoute)}
+		for name := range s.groups {
+			lr.byGroup[name] = &groupRoute{m: a.metrics.Route(lc.Name, name), arn: "targetgroup/" + name}
+		}
+		s.routes[lc.Name] = lr
+	}
+	if len(errs) > 0 {
+		return nil, errConfig{errors.New(strings.Join(errs, "\n"))}
+	}
+
+	p := &prepared{snap: s, newSocks: make(map[string]*socket)}
+	defer func() {
+		if err != nil {
+			for _, sk := range p.newSocks {
+				sk.close()
+			}
+			p.accessLog.Close()
+		}
+	}()
+	for i, lc := range cfg.Listeners {
+		if _, ok := a.live[lc.Address]; ok {
+			continue
+		}
+		ln, lerr := net.Listen("tcp", lc.Address)
+		if lerr != nil {
+			return nil, listenError("listener "+lc.Name, a.addrHint(i), lc.Address, lerr)
+		}
+		p.newSocks[lc.Address] = newSocket(lc.Address, ln, a.metrics.Listener(lc.Name))
+	}
+	al, aerr := obs.OpenAccessLog(cfg.AccessLog.Path, cfg.AccessLog.Format, a.metrics.AccessLogDrops)
+	if aerr != nil {
+		return nil, errConfig{fmt.Errorf("access_log: %w", aerr)}
+	}
+	p.accessLog = al
+	return p, nil
+}
+
+// applyLocked compiles cfg and, when that worked, makes it the running
+// snapshot: targets synced, health checks updated, routers swapped,
+// listeners opened and closed. A request keeps the router it started with.
+func (a *app) applyLocked(cfg *config.LB) error {
+	p, err := a.compileLocked(cfg)
+	if err != nil {
+		return err
+	}
+	old := a.cur.Load()
+	s := p.snap
+
+	// Targets first, so the new routers see them registered.
+	keep := make(map[string]bool)
+	for _, tg := range cfg.TargetGroups {
+		keep[tg.Name] = true
+		specs := make([]runtime.TargetSpec, 0, len(tg.Targets))
+		seen := make(map[string]bool)
+		for _, t := range tg.Targets {
+			specs = append(specs, runtime.TargetSpec{Addr: t.Address, Weight: t.Weight})
+			seen[t.Address] = true
+		}
+		a.api.Lock()
+		for k := range a.apiTargets {
+			if name, addr, _ := strings.Cut(k, "\x00"); name == tg.Name && !seen[addr] {
+				specs = append(specs, runtime.TargetSpec{Addr: addr})
+			}
+		}
+		a.api.Unlock()
+		g := a.reg.Group(tg.Name)
+		g.SetSlowStart(tg.SlowStart.D())
+		g.Sync(specs, deregistrationDelay(tg))
+		hc := s.health[tg.Name]
+		if chk, ok := a.checkers[tg.Name]; ok {
+			chk.Update(hc)
+		} else {
+			chk := health.NewChecker(g, hc, health.Options{Logger: a.log})
+			chk.Start(a.hctx)
+			a.checkers[tg.Name] = chk
+		}
+	}
+	if old != nil {
+		for _, tg := range old.cfg.TargetGroups {
+			if !keep[tg.Name] {
+				// A group that left the config drains all its targets.
+				a.reg.Group(tg.Name).Sync(nil, deregistrationDelay(tg))
+				if chk, ok := a.checkers[tg.Name]; ok {
+					chk.Stop()
+					delete(a.checkers, tg.Name)
+				}
+			}
+		}
+	}
+
+	// Publish the snapshot and the access log before the routers, so the
+	// first request on a new router finds its metrics.
+	a.cur.Store(s)
+	oldLog := a.accessLog.Swap(p.accessLog)
+
+	want := make(map[string]bool)
+	for _, lc := range cfg.Listeners {
+		want[lc.Address] = true
+		r := s.routers[lc.Address]
+		if ll, ok := a.live[lc.Address]; ok {
+			ll.sock.setMetrics(a.metrics.Listener(lc.Name))
+			if serverSettingsEqual(ll.cfg, lc) {
+				ll.srv.SetRouter(r)
+				continue
+			}
+			// Settings the server was built with changed: a new server takes
+			// over the same socket, the old one finishes its requests.
+			oldSrv := ll.srv
+			if err := a.serveLocked(ll, lc, r); err != nil {
+				a.log.Error("listener restart", obs.KeyListener, lc.Name, obs.KeyErr, err)
+				ll.srv.SetRouter(r)
+				continue
+			}
+			go a.retire(oldSrv, lc.Name, cfg.ShutdownTimeout.D())
+			continue
+		}
+		ll := &liveListener{sock: p.newSocks[lc.Address]}
+		if err := a.serveLocked(ll, lc, r); err != nil {
+			// NewServer only fails on a nil router, which compile excludes.
+			a.log.Error("listener start", obs.KeyListener, lc.Name, obs.KeyErr, err)
+			ll.sock.close()
+			continue
+		}
+		a.live[lc.Address] = ll
+		a.log.Info("listening", obs.KeyListener, lc.Name, "address", ll.sock.addr())
+	}
+	for key, ll := range a.live {
+		if want[key] {
+			continue
+		}
+		delete(a.live, key)
+		ll.sock.close()
+		a.log.Info("listener closed", obs.KeyListener, ll.cfg.Name, "address", key)
+		go a.retire(ll.srv, ll.cfg.Name, cfg.ShutdownTimeout.D())
+	}
+	if oldLog != nil {
+		// Requests that loaded the old log a moment ago may still write;
+		// their lines are counted as drops rather than lost silently.
+		go func() {
+			time.Sleep(time.Second)
+			oldLog.Close()
+		}()
+	}
+	a.metrics.Reloaded(true, s.loadedAt)
+	return nil
+}
+
+// serveLocked starts a server for lc with router r on ll's socket.
+func (a *app) serveLocked(ll *liveListener, lc config.Listener, r *l7.Router) error {
+	srv, err := l7.NewServer(r, l7.ServerOptions{Listener: lc, Observer: a, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	ll.srv, ll.cfg = srv, lc
+	h := ll.sock.handoff()
+	go func() {
+		if err := srv.Serve(h); err != nil {
+			a.log.Error("serve", obs.KeyListener, lc.Name, obs.KeyErr, err)
+		}
+	}()
+	return nil
+}
+
+// retire drains a server that a reload replaced or removed.
+func (a *app) retire(srv *l7.Server, name string, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Warn("retired listener cut at shutdown_timeout", obs.KeyListener, name, obs.KeyErr, err)
+	}
+}
+
+// serverSettingsEqual reports whether two listener configs build the same
+// server: everything but the routing part (rules, default action, XFF
+// and desync modes), which a router swap changes in place.
+func serverSettingsEqual(a, b config.Listener) bool {
+	strip := func(l config.Listener) config.Listener {
+		l.Rules, l.DefaultAction = nil, config.Action{}
+		l.XFF, l.XFFClientPort, l.DesyncMitigation = "", false, ""
+		return l
+	}
+	return reflect.DeepEqual(strip(a), strip(b))
+}
+
+// boundAddr is the address a listener's socket is bound to (the port a
+// ":0" picked), or key when it has none.
+func (a *app) boundAddr(key string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ll, ok := a.live[key]; ok {
+		return ll.sock.addr()
+	}
+	return key
+}
+
+// listenerAddrs returns the bound address of each listener, by name.
+func (a *app) listenerAddrs() map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]string, len(a.live))
+	for _, ll := range a.live {
+		out[ll.cfg.Name] = ll.sock.addr()
+	}
+	return out
+}
+
+// adminAddr returns the admin API's bound address, "" when off.
+func (a *app) adminAddr() string {
+	if a.adminLn == nil {
+		return ""
+	}
+	return a.adminLn.Addr().String()
+}
+
+// drain is the graceful shutdown of SPEC §1: readiness 503, listeners stop
+// accepting, keep-alive responses carry Connection: close, in-flight work
+// finishes until timeout, then what is left is cut.
+func (a *app) drain(timeout time.Duration) error {
+	a.mu.Lock()
+	a.drained = true
+	a.health.SetDraining()
+	a.drainer.Begin()
+	lives := make([]*liveListener, 0, len(a.live))
+	for _, ll := range a.live {
+		ll.srv.StartDrain()
+		lives = append(lives, ll)
+	}
+	a.mu.Unlock()
+	a.log.Info("draining", "shutdown_timeout", timeout.String(), "in_flight", a.drainer.InFlight())
+
+	for _, ll := range lives {
+		ll.sock.close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, ll := range lives {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ll.srv.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				a.log.Warn("listener cut at shutdown_timeout", obs.KeyListener, ll.cfg.Name, obs.KeyErr, err)
+			}
+		}()
+	}
+	wg.Wait()
+	err := a.drainer.Wait(ctx)
+	if err != nil {
+		a.log.Warn("drain cut at shutdown_timeout", obs.KeyErr, err)
+	}
+	a.mu.Lock()
+	a.stopLocked()
+	a.mu.Unlock()
+	a.log.Info("drained")
+	return err
+}
+
+// stopLocked releases what outlives snapshots: checkers, pools, the access
+// log and the admin server.
+func (a *app) stopLocked() {
+	a.hcancel()
+	for name, chk := range a.checkers {
+		chk.Stop()
+		delete(a.checkers, name)
+	}
+	for key, ll := range a.live {
+		ll.sock.close()
+		delete(a.live, key)
+	}
+	a.transport.CloseIdleConnections()
+	if al := a.accessLog.Swap(nil); al != nil {
+		al.Close()
+	}
+	if a.adminSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		a.adminSrv.Shutdown(ctx)
+		cancel()
+		<-a.adminDone
+		a.adminSrv = nil
+	}
+}
+
+// ObserveRequest is the l7.Observer: it counts the request on the
+// snapshot's pre-resolved metrics and writes its access-log line. It runs
+// on the request's goroutine and allocates nothing.
+func (a *app) ObserveRequest(r *l7.Record) {
+	s := a.cur.Load()
+	var rm *obs.RouteMetrics
+	elb, arn := "", ""
+	if lr := s.routes[r.Listener]; lr != nil {
+		elb = lr.elb
+		if r.TargetGroup == "" {
+			rm = lr.none
+		} else if g := lr.byGroup[r.TargetGroup]; g != nil {
+			rm, arn = g.m, g.arn
+		}
+	}
+	tt := time.Duration(-1)
+	if r.TargetStatus > 0 {
+		tt = r.TargetProcessing
+	}
+	rm.Observe(r.Status, tt)
+	if r.ErrorReason == l7.ReasonPanic {
+		a.metrics.Panics.Inc()
+	}
+	al := a.accessLog.Load()
+	if al == nil {
+		return
+	}
+	rec := obs.Record{
+		Type: r.Type, Time: r.Done, ELB: elb, Listener: r.Listener, ClientAddr: r.Client,
+		Target: r.Target, RequestProcessing: r.RequestProcessing, TargetProcessing: r.TargetProcessing,
+		ResponseProcessing: r.ResponseProcessing, ELBStatus: r.Status, TargetStatus: r.TargetStatus,
+		ReceivedBytes: r.ReceivedBytes, SentBytes: r.SentBytes,
+		Method: b2s(r.Method), Scheme: r.Scheme, Host: b2s(r.Host), Port: b2s(r.Port),
+		URI: b2s(r.URI), Proto: b2s(r.Proto), UserAgent: b2s(r.UserAgent),
+		SSLCipher: r.TLSCipher, SSLProtocol: r.TLSProtocol, TargetGroup: arn,
+		TraceID: b2s(r.TraceID), DomainName: r.ServerName,
+		MatchedRulePriority: r.RulePriority, RequestCreation: r.Received,
+		RedirectURL: b2s(r.RedirectURL), ErrorReason: r.ErrorReason,
+		Classification: r.Classification, ClassificationWhy: r.ClassificationReason,
+	}
+	if r.Actions != 0 {
+		rec.Actions = r.Actions.String()
+	}
+	if r.RulePriority < 0 && r.Actions == 0 {
+		rec.MatchedRulePriority = obs.RuleNone // failed before routing: "-"
+	}
+	al.Log(&rec)
+}
+
+// b2s views b as a string without copying. The string is valid only while
+// b is: the access log formats it before ObserveRequest returns.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+func itoa(n int) string { return strconv.Itoa(n) }

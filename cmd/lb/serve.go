@@ -1,0 +1,145 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/internal/obs"
+)
+
+// hooks let in-process tests drive runServe: they deliver signals and
+// learn the app once it is up. nil in production.
+type hooks struct {
+	signals chan os.Signal
+	started func(*app)
+}
+
+// runServe runs lb until a drain ends (0), a fatal error (1), or a bad
+// config or flag stops it at start (2).
+func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
+	f, err := parseRunFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		if !strings.HasPrefix(err.Error(), "flag provided but not defined") {
+			fmt.Fprintln(stderr, err)
+		}
+		return exitConfig
+	}
+	log, err := obs.NewLogger(f.logLevel, f.logFormat, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "lb:", strings.TrimPrefix(err.Error(), "obs: "))
+		return exitConfig
+	}
+
+	var (
+		source string
+		load   func() (*config.LB, error)
+		lab    *demo
+	)
+	if f.config == "" {
+		lab, err = startDemo(3, log)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitRuntime
+		}
+		defer lab.Close()
+		adminAddr := demoAdminAddr
+		if f.adminSet {
+			adminAddr = f.admin
+		}
+		yaml := lab.configYAML(f.http, adminAddr)
+		source = "embedded lab default"
+		load = func() (*config.LB, error) { return parseLB("lab-default.yaml", yaml) }
+	} else {
+		source = f.config
+		path := f.config
+		load = func() (*config.LB, error) {
+			cfg, err := loadLB(path)
+			if err == nil && f.adminSet {
+				cfg.Admin.Address = f.admin
+			}
+			return cfg, err
+		}
+	}
+	cfg, err := load()
+	if err != nil {
+		printConfigErrors(stderr, source, err)
+		return exitConfig
+	}
+
+	a := newApp(log, source, load)
+	if lab != nil {
+		a.addrHint = func(int) string { return "it with -http" }
+		a.adminHint = "it with -admin"
+	} else {
+		a.addrHint = func(i int) string { return fmt.Sprintf("listeners[%d].address in %s", i, f.config) }
+		a.adminHint = fmt.Sprintf("admin.address in %s, or use -admin", f.config)
+	}
+	if err := a.start(cfg); err != nil {
+		fmt.Fprintln(stderr, err)
+		var ce errConfig
+		if errors.As(err, &ce) {
+			return exitConfig
+		}
+		return exitRuntime
+	}
+	log.Info("lb started", "config", source, "hash", a.snapshot().hash, "version", version)
+	if lab != nil {
+		httpAddr := a.listenerAddrs()["web"]
+		printTry(stdout, httpAddr, a.adminAddr())
+	}
+	if h != nil && h.started != nil {
+		h.started(a)
+	}
+
+	sigs := make(chan os.Signal, 4)
+	if h != nil && h.signals != nil {
+		sigs = h.signals
+	} else {
+		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(sigs)
+	}
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			log.Info("reloading", "signal", sig.String(), "config", source)
+			a.reload()
+			continue
+		}
+		return drainUntilDone(a, log, sig, sigs)
+	}
+	return exitOK
+}
+
+// drainUntilDone drains, reloads nothing more, and returns at once with
+// exit 1 if a second stop signal arrives (SPEC §1).
+func drainUntilDone(a *app, log *slog.Logger, first os.Signal, sigs <-chan os.Signal) int {
+	log.Info("drain started", "signal", first.String())
+	done := make(chan struct{})
+	go func() {
+		a.drain(a.snapshot().cfg.ShutdownTimeout.D())
+		close(done)
+	}()
+	for {
+		select {
+		case <-done:
+			return exitOK
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				log.Info("reload ignored while draining")
+				continue
+			}
+			log.Warn("second signal: exiting without waiting", "signal", sig.String())
+			return exitRuntime
+		}
+	}
+}
