@@ -174,8 +174,18 @@ func (g *Group) SetSlowStart(d time.Duration) {
 // health state.
 func (g *Group) Register(specs []TargetSpec) []*Target {
 	g.mu.Lock()
-	var added []*Target
-	changed := false
+	added, changed := g.registerLocked(specs)
+	if changed {
+		g.publishLocked()
+	}
+	g.mu.Unlock()
+	if changed {
+		g.notify()
+	}
+	return added
+}
+
+func (g *Group) registerLocked(specs []TargetSpec) (added []*Target, changed bool) {
 	for _, s := range specs {
 		w := s.Weight
 		if w <= 0 {
@@ -207,14 +217,7 @@ func (g *Group) Register(specs []TargetSpec) []*Target {
 		added = append(added, t)
 		changed = true
 	}
-	if changed {
-		g.publishLocked()
-	}
-	g.mu.Unlock()
-	if changed {
-		g.notify()
-	}
-	return added
+	return added, changed
 }
 
 // Deregister starts draining the named targets: they leave the view at once,
@@ -223,6 +226,16 @@ func (g *Group) Register(specs []TargetSpec) []*Target {
 // started draining; unknown or already draining addresses are ignored.
 func (g *Group) Deregister(addrs []string, delay time.Duration) []*Target {
 	g.mu.Lock()
+	drained := g.deregisterLocked(addrs)
+	if len(drained) > 0 {
+		g.publishLocked()
+	}
+	g.mu.Unlock()
+	g.afterDeregister(drained, delay)
+	return drained
+}
+
+func (g *Group) deregisterLocked(addrs []string) []*Target {
 	var drained []*Target
 	for _, a := range addrs {
 		i := g.indexLocked(a)
@@ -235,38 +248,46 @@ func (g *Group) Deregister(addrs []string, delay time.Duration) []*Target {
 		t.setState(StateDraining, ReasonDeregistrationInProgress)
 		drained = append(drained, t)
 	}
-	if len(drained) > 0 {
-		g.publishLocked()
-	}
-	g.mu.Unlock()
+	return drained
+}
+
+// afterDeregister tells the watchers and starts the drain timers; called
+// without g.mu.
+func (g *Group) afterDeregister(drained []*Target, delay time.Duration) {
 	if len(drained) == 0 {
-		return nil
+		return
 	}
 	g.notify()
 	for _, t := range drained {
 		g.reg.clock.AfterFunc(delay, func() { g.finishDrain(t) })
 	}
-	return drained
 }
 
-// Sync makes the registered set equal to specs: new addresses are
-// registered, changed weights applied, missing ones deregistered with delay.
-// Config reloads call it; the health of targets that stay is kept.
+// Sync makes the registered set equal to specs in one step: new addresses
+// are registered, changed weights applied, missing ones deregistered with
+// delay. Config reloads call it; the health of targets that stay is kept.
 func (g *Group) Sync(specs []TargetSpec, delay time.Duration) {
 	want := make(map[string]bool, len(specs))
 	for _, s := range specs {
 		want[s.Addr] = true
 	}
+	g.mu.Lock()
 	var gone []string
-	for _, t := range g.Targets() {
+	for _, t := range g.targets {
 		if !want[t.Addr] && !t.Draining() {
 			gone = append(gone, t.Addr)
 		}
 	}
-	g.Register(specs)
-	if len(gone) > 0 {
-		g.Deregister(gone, delay)
+	_, changed := g.registerLocked(specs)
+	drained := g.deregisterLocked(gone)
+	if changed || len(drained) > 0 {
+		g.publishLocked()
 	}
+	g.mu.Unlock()
+	if changed && len(drained) == 0 {
+		g.notify()
+	}
+	g.afterDeregister(drained, delay)
 }
 
 // OnFailure installs fn to be called by Target.ReportFailure (passive

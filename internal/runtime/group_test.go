@@ -507,3 +507,27 @@ func TestAcquireReleaseAllocFree(t *testing.T) {
 		t.Errorf("hot path allocates %v per run", n)
 	}
 }
+
+func TestDescribe(t *testing.T) {
+	clk := newFakeClock()
+	g := runtime.NewRegistry(clk).Group("web")
+	ts := g.Register([]runtime.TargetSpec{{Addr: "a:1"}, {Addr: "b:1", Weight: 2}, {Addr: "c:1"}})
+	ts[0].SetHealth(true, "")
+	ts[0].Acquire()
+	ts[1].SetHealth(false, runtime.ReasonTimeout)
+	g.Deregister([]string{"c:1"}, time.Minute)
+	got := g.Describe()
+	want := []runtime.TargetHealth{
+		{ID: "a:1", State: "healthy", InFlight: 1, Weight: 1},
+		{ID: "b:1", State: "unhealthy", Reason: "Target.Timeout", Weight: 2},
+		{ID: "c:1", State: "draining", Reason: "Target.DeregistrationInProgress", Weight: 1},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Describe = %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("target %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
