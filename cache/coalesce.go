@@ -32,10 +32,10 @@ type Coalescer struct {
 }
 
 type call struct {
-	done    chan struct{}
-	e       *Entry
-	share   bool
-	err     error
+	done  chan struct{}
+	e     *Entry
+	share bool
+	err   error
 }
 
 // Do returns the answer for key, fetching it once for all concurrent callers
