@@ -140,6 +140,9 @@ func (x *exchange) serve() {
 		return
 	}
 
+	if s.testHookRoute != nil {
+		s.testHookRoute(v)
+	}
 	rule := x.r.Match(v)
 	r.RulePriority = rule.Priority
 	a := &rule.action

@@ -65,6 +65,10 @@ type Server struct {
 	hmu      sync.Mutex
 	hijacked map[net.Conn]struct{}
 	hwg      sync.WaitGroup
+
+	// testHookRoute, when set by a test, runs before routing (a panic
+	// injection point).
+	testHookRoute func(v *RequestView)
 }
 
 // NewServer returns a server answering by r. Call Serve to start it.
