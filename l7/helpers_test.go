@@ -132,7 +132,12 @@ func startLB(t *testing.T, s lbSetup) *harness {
 		t.Fatalf("listen: %v", err)
 	}
 	done := make(chan struct{})
-	go func() { if err := srv.Serve(ln); err != nil { t.Logf("serve: %v", err) }; close(done) }()
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			t.Logf("serve: %v", err)
+		}
+		close(done)
+	}()
 	h := &harness{t: t, addr: ln.Addr().String(), srv: srv, reg: reg, tr: tr, obs: obs,
 		hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
 	t.Cleanup(func() {

@@ -138,7 +138,6 @@ func NewServer(r *Router, o ServerOptions) (*Server, error) {
 	return s, nil
 }
 
-
 // SetRouter swaps the router atomically: new requests use r, requests in
 // flight finish with the one they started with.
 func (s *Server) SetRouter(r *Router) {
