@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -59,6 +60,8 @@ type liveListener struct {
 // snapshot.
 type app struct {
 	log       *slog.Logger
+	stdout    io.Writer
+	stderr    io.Writer
 	metrics   *obs.Metrics
 	reg       *runtime.Registry
 	drainer   *runtime.Drainer
@@ -92,11 +95,13 @@ type app struct {
 	adminDone chan struct{}
 }
 
-func newApp(log *slog.Logger, source string, load func() (*config.LB, error)) *app {
+func newApp(log *slog.Logger, stdout, stderr io.Writer, source string, load func() (*config.LB, error)) *app {
 	reg := runtime.NewRegistry(nil)
 	hctx, hcancel := context.WithCancel(context.Background())
 	a := &app{
 		log:        log,
+		stdout:     stdout,
+		stderr:     stderr,
 		metrics:    obs.NewMetrics("lb"),
 		reg:        reg,
 		drainer:    runtime.NewDrainer(reg),
@@ -265,12 +270,32 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 		}
 		p.newSocks[lc.Address] = newSocket(lc.Address, ln, a.metrics.Listener(lc.Name))
 	}
-	al, aerr := obs.OpenAccessLog(cfg.AccessLog.Path, cfg.AccessLog.Format, a.metrics.AccessLogDrops)
+	al, aerr := a.openAccessLog(cfg.AccessLog)
 	if aerr != nil {
 		return nil, errConfig{fmt.Errorf("access_log: %w", aerr)}
 	}
 	p.accessLog = al
 	return p, nil
+}
+
+// openAccessLog opens the access log of cfg; stdout and stderr are the
+// writers run was given, so in-process runs keep their output.
+func (a *app) openAccessLog(c config.AccessLog) (*obs.AccessLog, error) {
+	var w io.Writer
+	switch c.Path {
+	case "stdout":
+		w = a.stdout
+	case "stderr":
+		w = a.stderr
+	default:
+		return obs.OpenAccessLog(c.Path, c.Format, a.metrics.AccessLogDrops)
+	}
+	f, err := obs.ParseFormat(c.Format)
+	if err != nil {
+		return nil, err
+	}
+	// Hide any Close: the process's stdout outlives every snapshot.
+	return obs.NewAccessLog(struct{ io.Writer }{w}, f, obs.DefaultBufferSize, a.metrics.AccessLogDrops), nil
 }
 
 // applyLocked compiles cfg and, when that worked, makes it the running

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,30 +35,58 @@ func loadLB(path string) (*config.LB, error) {
 
 var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 
-// parseLB decodes data (named name in errors) strictly.
+// parseLB decodes data (named name in errors) strictly. Each top-level
+// key and each listener and target group is decoded on its own, so one
+// bad item does not hide the errors of the others.
 func parseLB(name string, data []byte) (*config.LB, error) {
 	var cfg config.LB
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		var te *yaml.TypeError
-		var lines []string
-		if errors.As(err, &te) {
-			lines = te.Errors
-		} else {
-			lines = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
-		}
-		var errs configErrors
-		for _, l := range lines {
-			if m := yamlLine.FindStringSubmatch(l); m != nil {
-				errs = append(errs, fmt.Sprintf("%s:%s:1: %s", name, m[1], m[2]))
-			} else {
-				errs = append(errs, fmt.Sprintf("%s:1:1: %s", name, l))
-			}
-		}
-		return nil, errs
-	}
+	var doc yaml.Node
 	var errs configErrors
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, append(errs, yamlErrors(name, "", 1, 1, err)...)
+	}
+	if len(doc.Content) == 0 {
+		return nil, append(errs, fmt.Sprintf("%s:1:1: listeners: at least one listener is required", name))
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, append(errs, fmt.Sprintf("%s:%d:%d: want a mapping of admin, listeners, target_groups, ...", name, root.Line, root.Column))
+	}
+	decode := func(path string, n *yaml.Node, v any) {
+		if err := decodeStrict(n, v); err != nil {
+			errs = append(errs, yamlErrors(name, path, n.Line, n.Column, err)...)
+		}
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		switch k.Value {
+		case "admin":
+			decode("admin", v, &cfg.Admin)
+		case "shutdown_timeout":
+			decode("shutdown_timeout", v, &cfg.ShutdownTimeout)
+		case "access_log":
+			decode("access_log", v, &cfg.AccessLog)
+		case "listeners", "target_groups":
+			if v.Kind != yaml.SequenceNode {
+				errs = append(errs, fmt.Sprintf("%s:%d:%d: %s: want a list", name, v.Line, v.Column, k.Value))
+				continue
+			}
+			for j, item := range v.Content {
+				path := fmt.Sprintf("%s[%d]", k.Value, j)
+				if k.Value == "listeners" {
+					var l config.Listener
+					decode(path, item, &l)
+					cfg.Listeners = append(cfg.Listeners, l)
+				} else {
+					var g config.TargetGroup
+					decode(path, item, &g)
+					cfg.TargetGroups = append(cfg.TargetGroups, g)
+				}
+			}
+		default:
+			errs = append(errs, fmt.Sprintf("%s:%d:%d: %s: unknown key", name, k.Line, k.Column, k.Value))
+		}
+	}
 	applyDefaults(&cfg)
 	if len(cfg.Listeners) == 0 {
 		errs = append(errs, fmt.Sprintf("%s:1:1: listeners: at least one listener is required", name))
@@ -66,6 +95,53 @@ func parseLB(name string, data []byte) (*config.LB, error) {
 		return nil, errs
 	}
 	return &cfg, nil
+}
+
+// decodeStrict decodes n into v refusing unknown keys.
+func decodeStrict(n *yaml.Node, v any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	err = dec.Decode(v)
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+// yamlErrors turns a yaml.v3 error into FILE:LINE:COL: path: message
+// lines. Re-encoded nodes number lines from 1, so line numbers inside an
+// item are offset by the item's own line.
+func yamlErrors(name, path string, line, col int, err error) []string {
+	var lines []string
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		lines = te.Errors
+	} else {
+		lines = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	out := make([]string, 0, len(lines))
+	for _, l := range lines {
+		ln, c, msg := line, col, l
+		if m := yamlLine.FindStringSubmatch(l); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			if path != "" {
+				ln, c = line+n-1, 1
+			} else {
+				ln, c = n, 1
+			}
+			msg = m[2]
+		}
+		p := path
+		if p == "" {
+			p = "config"
+		}
+		out = append(out, fmt.Sprintf("%s:%d:%d: %s: %s", name, ln, c, p, msg))
+	}
+	return out
 }
 
 // configErrors prints one FILE:LINE:COL: path: message per line.

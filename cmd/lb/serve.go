@@ -77,7 +77,7 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 		return exitConfig
 	}
 
-	a := newApp(log, source, load)
+	a := newApp(log, stdout, stderr, source, load)
 	if lab != nil {
 		a.addrHint = func(int) string { return "it with -http" }
 		a.adminHint = "it with -admin"

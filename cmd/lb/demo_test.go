@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLabDefaultRoundRobin runs `lb` with no config on free ports: three
+// demo backends answer in turn through the proxy, each reporting the
+// request and the client address it was given.
+func TestLabDefaultRoundRobin(t *testing.T) {
+	r := startInProcess(t, "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0")
+	web := r.listener("web")
+	admin := r.app.adminAddr()
+	if web == "" || admin == "" {
+		t.Fatalf("addresses: web %q admin %q", web, admin)
+	}
+	out := r.stdout.String()
+	for _, want := range []string{"curl -s http://" + web + "/", "curl -s http://" + admin + "/api/v1/target-groups"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks the line %q:\n%s", want, out)
+		}
+	}
+	c := newClient()
+
+	// Wait until the checks have seen all three healthy, so the balancer
+	// rotates over a stable set.
+	eventually(t, 15*time.Second, "three healthy demo targets", func() bool {
+		_, body, _ := get(t, c, "http://"+admin+"/api/v1/target-groups")
+		return strings.Count(body, `"state": "healthy"`) == 3
+	})
+
+	seen := map[string]int{}
+	var order []string
+	for range 30 {
+		code, body, hdr := get(t, c, "http://"+web+"/hello?x=1", "X-Forwarded-For", "203.0.113.7")
+		if code != 200 {
+			t.Fatalf("status %d: %s", code, body)
+		}
+		name := hdr.Get("X-Backend")
+		seen[name]++
+		order = append(order, name)
+		// What the backend saw: the request line, and the client chain
+		// with the TCP peer appended by the load balancer.
+		if !strings.Contains(body, "backend: "+name) || !strings.Contains(body, "request: GET /hello?x=1 HTTP/1.1") {
+			t.Fatalf("backend body lacks the request it saw:\n%s", body)
+		}
+		if !strings.Contains(body, "client (X-Forwarded-For): 203.0.113.7, 127.0.0.1") {
+			t.Fatalf("backend did not get the appended X-Forwarded-For:\n%s", body)
+		}
+	}
+	if len(seen) != 3 {
+		t.Fatalf("answers came from %v, want demo-1..3", seen)
+	}
+	for name, n := range seen {
+		if n != 10 {
+			t.Errorf("%s answered %d of 30, want 10 (round robin): %v", name, n, order)
+		}
+	}
+	for i := 3; i < len(order); i++ {
+		if order[i] != order[i-3] {
+			t.Fatalf("not a strict rotation: %v", order)
+		}
+	}
+
+	// Rule 10 answers /ping itself; nothing reaches a backend.
+	if code, body, _ := get(t, c, "http://"+web+"/ping"); code != 200 || body != "pong\n" {
+		t.Errorf("/ping: %d %q", code, body)
+	}
+
+	// The access log went to stdout in ALB format.
+	eventually(t, 5*time.Second, "access-log lines on stdout", func() bool {
+		return strings.Count(r.stdout.String(), `"GET http://`+web+`/hello?x=1 HTTP/1.1"`) == 30
+	})
+	var tgs []groupView
+	_, body, _ := get(t, c, "http://"+admin+"/api/v1/target-groups")
+	if err := json.Unmarshal([]byte(body), &tgs); err != nil || len(tgs) != 1 || tgs[0].Name != "demo" || len(tgs[0].Targets) != 3 {
+		t.Errorf("target groups: %v %s", err, body)
+	}
+	if code := r.stop(t); code != 0 {
+		t.Errorf("exit %d after drain, want 0", code)
+	}
+}
+
+// TestLabDefaultPortInUse names the flag to change.
+func TestLabDefaultPortInUse(t *testing.T) {
+	r := startInProcess(t, "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0")
+	taken := r.listener("web")
+	code, _, errOut := runCLI("-http", taken, "-admin", "127.0.0.1:0")
+	if code != exitRuntime {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(errOut, "address already in use (change it with -http)") {
+		t.Errorf("error does not name the flag: %q", errOut)
+	}
+	if n := strings.Count(strings.TrimSpace(errOut), "\n"); n != 0 {
+		t.Errorf("startup error is %d lines, want one:\n%s", n+1, errOut)
+	}
+	code, _, errOut = runCLI("-http", "127.0.0.1:0", "-admin", r.app.adminAddr())
+	if code != exitRuntime || !strings.Contains(errOut, "(change it with -admin)") {
+		t.Errorf("admin port in use: exit %d, %q", code, errOut)
+	}
+}

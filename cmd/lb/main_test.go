@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	goruntime "runtime"
+	"strings"
+	"testing"
+)
+
+func runCLI(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCLI("version")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if want := "lb " + version + " " + goruntime.Version() + "\n"; out != want {
+		t.Errorf("version printed %q, want %q", out, want)
+	}
+}
+
+// checkGolden compares got with testdata/name, rewriting it under -update.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden (run with -update to create): %v", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s mismatch\n got:\n%s\nwant:\n%s", name, got, want)
+	}
+}
+
+var errorLine = regexp.MustCompile(`^testdata/bad\.yaml:\d+:\d+: \S.*$`)
+
+func TestValidateGolden(t *testing.T) {
+	code, out, errOut := runCLI("validate", "-config", "testdata/good.yaml")
+	if code != exitOK || errOut != "" {
+		t.Fatalf("good config: exit %d, stderr %q", code, errOut)
+	}
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, "hash") {
+		t.Errorf("good config summary is not one line with the hash: %q", out)
+	}
+	checkGolden(t, "validate_good.golden", out)
+
+	code, out, errOut = runCLI("validate", "--config", "testdata/bad.yaml")
+	if code != exitConfig || out != "" {
+		t.Fatalf("bad config: exit %d, stdout %q", code, out)
+	}
+	lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
+	// Three items are bad (shutdown_timeout, listeners[0], target_groups[0]):
+	// each must be reported, not only the first.
+	if len(lines) < 3 {
+		t.Errorf("bad config has 3 bad items, %d errors reported:\n%s", len(lines), errOut)
+	}
+	for _, l := range lines {
+		if !errorLine.MatchString(l) {
+			t.Errorf("error line not FILE:LINE:COL: ...: %q", l)
+		}
+	}
+	checkGolden(t, "validate_bad.golden", errOut)
+
+	if code, _, errOut := runCLI("validate"); code != exitConfig || !strings.Contains(errOut, "usage") {
+		t.Errorf("validate without -config: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := runCLI("validate", "-config", "testdata/missing.yaml"); code != exitConfig || !strings.Contains(errOut, "missing.yaml") {
+		t.Errorf("validate missing file: exit %d, %q", code, errOut)
+	}
+}
+
+// TestValidateBinary runs the built binary once: exit codes are the
+// process's, not run's.
+func TestValidateBinary(t *testing.T) {
+	bin := lbBinary(t)
+	out, err := exec.Command(bin, "validate", "-config", "testdata/good.yaml").Output()
+	if err != nil {
+		t.Fatalf("good config: %v", err)
+	}
+	want, _ := os.ReadFile("testdata/validate_good.golden")
+	if string(out) != string(want) {
+		t.Errorf("binary printed %q, want %q", out, want)
+	}
+	cmd := exec.Command(bin, "validate", "-config", "testdata/bad.yaml")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != exitConfig {
+		t.Fatalf("bad config: %v, want exit 2", err)
+	}
+	want, _ = os.ReadFile("testdata/validate_bad.golden")
+	if stderr.String() != string(want) {
+		t.Errorf("binary printed %q, want %q", stderr.String(), want)
+	}
+	out, err = exec.Command(bin, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "lb ") || !strings.Contains(string(out), goruntime.Version()) {
+		t.Errorf("version: %q, %v", out, err)
+	}
+}
+
+func TestBadFlagsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{"-no-such-flag"},
+		{"-log-level", "loud"},
+		{"-log-format", "xml"},
+		{"frobnicate"},
+		{"-config", "testdata/bad.yaml"},
+		{"-config", "testdata/missing.yaml"},
+	} {
+		code, _, errOut := runCLI(args...)
+		if code != exitConfig {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+		if strings.Contains(errOut, "goroutine ") {
+			t.Errorf("%v: stack trace on a bad flag:\n%s", args, errOut)
+		}
+		if errOut == "" {
+			t.Errorf("%v: no message", args)
+		}
+	}
+}
