@@ -1,0 +1,238 @@
+package l7
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/config"
+)
+
+// rawTarget is a TCP target with a scripted connection handler.
+func rawTarget(t *testing.T, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				go func() { <-stop; c.Close() }()
+				handle(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { close(stop); ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+// deadAddr returns a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ln.Addr().String()
+	ln.Close()
+	return a
+}
+
+func readRequestHead(c net.Conn) {
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	if _, err := http.ReadRequest(br); err != nil {
+		return
+	}
+}
+
+func TestALBErrorStatuses(t *testing.T) {
+	refused := deadAddr(t)
+	reset := rawTarget(t, func(c net.Conn) {
+		readRequestHead(c)
+		c.(*net.TCPConn).SetLinger(0)
+	})
+	malformed := rawTarget(t, func(c net.Conn) {
+		readRequestHead(c)
+		io.WriteString(c, "THIS IS NOT HTTP\r\n\r\n")
+	})
+	hugeHeader := rawTarget(t, func(c net.Conn) {
+		readRequestHead(c)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: "+strings.Repeat("a", 40<<10)+"\r\nContent-Length: 0\r\n\r\n")
+	})
+	silent := rawTarget(t, func(c net.Conn) {
+		readRequestHead(c)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, c)
+	})
+	closedMid := rawTarget(t, func(c net.Conn) {
+		readRequestHead(c)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
+	})
+	empty := config.TargetGroup{Name: "empty", Protocol: "HTTP"}
+	lc := config.Listener{Protocol: "HTTP", DefaultAction: fwd("ok"), Rules: []config.Rule{
+		{Priority: 1, Conditions: config.Conditions{Path: []string{"/empty"}}, Action: fwd("empty")},
+		{Priority: 2, Conditions: config.Conditions{Path: []string{"/refused"}}, Action: fwd("refused")},
+		{Priority: 3, Conditions: config.Conditions{Path: []string{"/reset"}}, Action: fwd("reset")},
+		{Priority: 4, Conditions: config.Conditions{Path: []string{"/malformed"}}, Action: fwd("malformed")},
+		{Priority: 5, Conditions: config.Conditions{Path: []string{"/huge"}}, Action: fwd("huge")},
+		{Priority: 6, Conditions: config.Conditions{Path: []string{"/silent"}}, Action: fwd("silent")},
+	}}
+	ok := newBackend(t, "ok", nil)
+	h := startLB(t, lbSetup{
+		listener: lc,
+		groups: []config.TargetGroup{empty, group("refused", refused), group("reset", reset), group("malformed", malformed),
+			group("huge", hugeHeader), group("silent", silent), group("ok", ok.addr())},
+		transport: TransportOptions{ResponseTimeout: 300 * time.Millisecond},
+	})
+	cases := []struct {
+		path   string
+		status int
+		reason string
+	}{
+		{"/empty", 503, ReasonNoTarget},
+		{"/refused", 502, ReasonConnectRefused},
+		{"/reset", 502, ReasonReset},
+		{"/malformed", 502, ReasonMalformedResponse},
+		{"/huge", 502, ReasonResponseTooLarge},
+		{"/silent", 504, ReasonResponseTimeout},
+	}
+	for _, c := range cases {
+		t.Run(c.path, func(t *testing.T) {
+			// POST so no retry on another target muddles the answer.
+			req, _ := http.NewRequest("POST", h.url(c.path), strings.NewReader("x"))
+			st, _, body := h.do(req)
+			if st != c.status || !strings.Contains(body, fmt.Sprint(c.status)) {
+				t.Fatalf("got %d %q, want %d", st, body, c.status)
+			}
+			rec := h.obs.last(t)
+			if rec.Status != c.status || rec.ErrorReason != c.reason {
+				t.Fatalf("record status %d reason %q, want %d %q", rec.Status, rec.ErrorReason, c.status, c.reason)
+			}
+		})
+	}
+	t.Run("truncated body aborts the client connection", func(t *testing.T) {
+		h2 := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("c")},
+			groups: []config.TargetGroup{group("c", closedMid)}})
+		resp, err := h2.hc.Get(h2.url("/"))
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		if err == nil {
+			t.Fatal("client read a truncated body without error")
+		}
+	})
+	t.Run("463 for more than 30 X-Forwarded-For addresses", func(t *testing.T) {
+		before := ok.count()
+		xff := strings.TrimSuffix(strings.Repeat("10.0.0.1, ", 31), ", ")
+		if st, _, _ := h.get("/", "X-Forwarded-For", xff); st != 463 {
+			t.Fatalf("status %d, want 463", st)
+		}
+		xff30 := strings.TrimSuffix(strings.Repeat("10.0.0.1, ", 30), ", ")
+		if st, _, _ := h.get("/", "X-Forwarded-For", xff30); st != 200 {
+			t.Fatalf("30 addresses: status %d, want 200", st)
+		}
+		if ok.count()-before != 1 {
+			t.Fatalf("backend received %d requests, want only the 30-address one", ok.count()-before)
+		}
+	})
+	t.Run("405 for TRACE", func(t *testing.T) {
+		before := ok.count()
+		req, _ := http.NewRequest("TRACE", h.url("/"), nil)
+		if st, _, _ := h.do(req); st != 405 {
+			t.Fatalf("status %d, want 405", st)
+		}
+		if ok.count() != before {
+			t.Fatal("TRACE reached the backend")
+		}
+	})
+}
+
+func TestRetryOnAnotherTargetWhenConnectFails(t *testing.T) {
+	ok := newBackend(t, "ok", nil)
+	dead := deadAddr(t)
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", dead, ok.addr())}})
+	for i := 0; i < 10; i++ {
+		req, _ := http.NewRequest("POST", h.url("/p"), strings.NewReader(fmt.Sprint("body-", i)))
+		if st, _, body := h.do(req); st != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, st, body)
+		}
+	}
+	if n := ok.count(); n != 10 {
+		t.Fatalf("live backend received %d, want 10", n)
+	}
+	for i, r := range ok.received() {
+		if r.Body != fmt.Sprint("body-", i) {
+			t.Fatalf("request %d body %q", i, r.Body)
+		}
+	}
+	if h.srv.Counters().Retries.Load() == 0 {
+		t.Fatal("no retry counted")
+	}
+	g := h.reg.Lookup("web").Lookup(dead)
+	if g.TakeFailures() == 0 {
+		t.Fatal("no passive failure reported for the dead target")
+	}
+}
+
+// A non-idempotent request that reached a target which then dropped the
+// connection is never replayed.
+func TestNoRetryOfSentNonIdempotentRequest(t *testing.T) {
+	var mu sync.Mutex
+	hits := 0
+	drop := rawTarget(t, func(c net.Conn) {
+		readRequestHead(c)
+		mu.Lock()
+		hits++
+		mu.Unlock()
+	})
+	other := newBackend(t, "other", nil)
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", drop, other.addr())}})
+	// Round robin starts at the first target.
+	req, _ := http.NewRequest("POST", h.url("/"), nil)
+	if st, _, _ := h.do(req); st != 502 {
+		t.Fatalf("status %d, want 502", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hits != 1 || other.count() != 0 {
+		t.Fatalf("dropping target hit %d times, other %d: a sent POST was replayed", hits, other.count())
+	}
+}
+
+func TestHandlerPanicIsRecovered(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")}, groups: []config.TargetGroup{group("web", be.addr())}})
+	h.srv.testHookRoute = func(v *RequestView) {
+		if string(v.Path) == "/boom" {
+			panic("injected")
+		}
+	}
+	if st, _, _ := h.get("/boom"); st != 500 {
+		t.Fatalf("status %d, want 500", st)
+	}
+	if st, _, _ := h.get("/fine"); st != 200 {
+		t.Fatalf("after panic: status %d", st)
+	}
+	if h.srv.Counters().Panics.Load() != 1 {
+		t.Fatalf("panics counted %d", h.srv.Counters().Panics.Load())
+	}
+}

@@ -1,0 +1,127 @@
+package l7
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/config"
+)
+
+func TestXForwardedForModes(t *testing.T) {
+	cases := []struct {
+		mode     string
+		port     bool
+		incoming []string
+		want     string // "" = absent
+	}{
+		{"append", false, nil, "127.0.0.1"},
+		{"append", false, []string{"203.0.113.1"}, "203.0.113.1, 127.0.0.1"},
+		{"append", false, []string{"203.0.113.1, 198.51.100.2"}, "203.0.113.1, 198.51.100.2, 127.0.0.1"},
+		{"append", false, []string{"203.0.113.1", "198.51.100.2"}, "203.0.113.1, 198.51.100.2, 127.0.0.1"},
+		{"append", true, []string{"203.0.113.1"}, "203.0.113.1, 127.0.0.1:"},
+		{"preserve", false, nil, ""},
+		{"preserve", true, []string{"203.0.113.1, 198.51.100.2"}, "203.0.113.1, 198.51.100.2"},
+		{"remove", false, nil, ""},
+		{"remove", true, []string{"203.0.113.1"}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.mode, func(t *testing.T) {
+			be := newBackend(t, "a", nil)
+			h := startLB(t, lbSetup{
+				listener: config.Listener{Protocol: "HTTP", XFF: c.mode, XFFClientPort: c.port, DefaultAction: fwd("web")},
+				groups:   []config.TargetGroup{group("web", be.addr())},
+			})
+			var hdr []string
+			for _, v := range c.incoming {
+				hdr = append(hdr, "X-Forwarded-For", v)
+			}
+			if st, _, _ := h.get("/", hdr...); st != 200 {
+				t.Fatalf("status %d", st)
+			}
+			got := strings.Join(be.received()[0].Header.Values("X-Forwarded-For"), ", ")
+			if c.port && c.mode == "append" {
+				if !regexp.MustCompile("^" + regexp.QuoteMeta(c.want) + `\d+$`).MatchString(got) {
+					t.Fatalf("XFF %q, want %q<port>", got, c.want)
+				}
+				return
+			}
+			if got != c.want {
+				t.Fatalf("XFF %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestXFFClientPortIPv6Bracketed(t *testing.T) {
+	v := &RequestView{Client: mustAddrPort("[2001:db8::1]:4242")}
+	if got := string(appendXFF(nil, v, true)); got != "[2001:db8::1]:4242" {
+		t.Fatalf("got %q", got)
+	}
+	if got := string(appendXFF(nil, v, false)); got != "2001:db8::1" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestTraceID(t *testing.T) {
+	now := time.Unix(0x67891233, 0)
+	root := regexp.MustCompile(`^Root=1-67891233-[0-9a-f]{24}$`)
+	if got := string(appendTraceID(nil, nil, now)); !root.MatchString(got) {
+		t.Fatalf("fresh trace id %q", got)
+	}
+	got := string(appendTraceID(nil, []byte("Root=1-5759e988-bd862e3fe1be46a994272793;CalledFrom=app"), now))
+	if !regexp.MustCompile(`^Self=1-67891233-[0-9a-f]{24};Root=1-5759e988-bd862e3fe1be46a994272793;CalledFrom=app$`).MatchString(got) {
+		t.Fatalf("with Root: %q", got)
+	}
+	got2 := string(appendTraceID(nil, []byte(got), now))
+	if strings.Count(got2, "Self=") != 1 || !strings.Contains(got2, "Root=1-5759e988-bd862e3fe1be46a994272793") || got2 == got {
+		t.Fatalf("Self not replaced: %q", got2)
+	}
+	if got := string(appendTraceID(nil, []byte("garbage"), now)); !root.MatchString(got) {
+		t.Fatalf("without Root: %q", got)
+	}
+
+	be := newBackend(t, "a", nil)
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")}, groups: []config.TargetGroup{group("web", be.addr())}})
+	h.get("/", "X-Amzn-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793")
+	sent := be.received()[0].Header.Get("X-Amzn-Trace-Id")
+	if !regexp.MustCompile(`^Self=1-[0-9a-f]{8}-[0-9a-f]{24};Root=1-5759e988-bd862e3fe1be46a994272793$`).MatchString(sent) {
+		t.Fatalf("backend got trace %q", sent)
+	}
+	if rec := h.obs.last(t); string(rec.TraceID) != sent {
+		t.Fatalf("record trace %q", rec.TraceID)
+	}
+}
+
+func TestHostHeaderAsALB(t *testing.T) {
+	v := &RequestView{Host: []byte("WWW.Example.com"), HostPort: []byte("8443"), ListenerPort: 443}
+	if got := string(appendForwardHost(nil, v)); got != "www.example.com" {
+		t.Fatalf("port 443 listener: %q", got)
+	}
+	v.ListenerPort = 8080
+	if got := string(appendForwardHost(nil, v)); got != "www.example.com:8443" {
+		t.Fatalf("explicit port kept: %q", got)
+	}
+	v.HostPort = nil
+	if got := string(appendForwardHost(nil, v)); got != "www.example.com:8080" {
+		t.Fatalf("listener port added: %q", got)
+	}
+}
+
+func TestExpectContinue(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")}, groups: []config.TargetGroup{group("web", be.addr())}})
+	h.hc.Transport.(*http.Transport).ExpectContinueTimeout = 5 * time.Second
+	req, _ := http.NewRequest("POST", h.url("/up"), strings.NewReader("payload-123"))
+	req.Header.Set("Expect", "100-continue")
+	st, _, _ := h.do(req)
+	if st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	got := be.received()[0]
+	if got.Body != "payload-123" || got.Header.Get("Expect") != "" {
+		t.Fatalf("backend got body %q Expect %q", got.Body, got.Header.Get("Expect"))
+	}
+}
