@@ -36,6 +36,8 @@ type call struct {
 	e     *Entry
 	share bool
 	err   error
+	// waiters is guarded by Coalescer.mu.
+	waiters int
 }
 
 // Do returns the answer for key, fetching it once for all concurrent callers
@@ -49,6 +51,7 @@ type call struct {
 func (c *Coalescer) Do(ctx context.Context, key []byte, fetch FetchFunc) (e *Entry, shared bool, err error) {
 	c.mu.Lock()
 	if cl, ok := c.calls[string(key)]; ok {
+		cl.waiters++
 		c.mu.Unlock()
 		var timeout <-chan time.Time
 		if c.MaxWait > 0 {
@@ -97,6 +100,16 @@ func (c *Coalescer) InFlight() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.calls)
+}
+
+// Waiting reports how many callers joined the running fetch for key.
+func (c *Coalescer) Waiting(key []byte) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.calls[string(key)]; ok {
+		return cl.waiters
+	}
+	return 0
 }
 
 // safeFetch turns a panic in fetch into an error: the fetch may run on a
