@@ -152,7 +152,11 @@ func statusText(code int) string {
 // writeErrorResponse answers the client with e's status and a small HTML
 // body in the shape ALB uses.
 func writeErrorResponse(resp *fasthttp.Response, status int) {
+	closeConn := resp.ConnectionClose()
 	resp.Reset()
+	if closeConn {
+		resp.SetConnectionClose()
+	}
 	resp.SetStatusCode(status)
 	resp.Header.SetContentType("text/html")
 	txt := statusText(status)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/internal/runtime"
 )
@@ -262,3 +264,9 @@ func group(name string, addrs ...string) config.TargetGroup {
 }
 
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+type fasthttpHeader struct{ fasthttp.RequestHeader }
+
+func (h *fasthttpHeader) parse(s string) error {
+	return h.Read(bufio.NewReader(strings.NewReader(s)))
+}

@@ -393,7 +393,7 @@ func (x *exchange) respond() {
 	in.CopyTo(&out.Header)
 	stripResponseHopByHop(&out.Header, in.Peek("Connection"))
 	out.Header.ResetConnectionClose()
-	if ctx.Request.Header.ConnectionClose() {
+	if ctx.Request.Header.ConnectionClose() || x.closeTgt {
 		ctx.SetConnectionClose()
 	}
 	x.rec.Status = status

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -130,7 +131,9 @@ func NewServer(r *Router, o ServerOptions) (*Server, error) {
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
 		NoDefaultDate:                 false,
-		SecureErrorLogMessage:         true,
+		// Off so the parse errors can be told apart (400 vs 501); the
+		// messages only reach the debug log.
+		SecureErrorLogMessage: false,
 		CloseOnShutdown:               true,
 		KeepHijackedConns:             true,
 		Logger:                        slogPrintf{s.log},
@@ -197,7 +200,7 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	reason := ReasonMalformedRequest
 	var small *fasthttp.ErrSmallBuffer
 	switch {
-	case errors.Is(err, fasthttp.ErrUnsupportedTransferEncoding) || strings.Contains(err.Error(), "unsupported transfer-encoding"):
+	case unsupportedTE(err):
 		status, reason = 501, ReasonUnsupportedTE
 	case errors.As(err, &small):
 		status = 431
@@ -347,4 +350,37 @@ type slogPrintf struct{ l *slog.Logger }
 
 func (p slogPrintf) Printf(format string, args ...any) {
 	p.l.Debug("l7: fasthttp: " + fmt.Sprintf(format, args...))
+}
+
+// unsupportedTE reports a request refused for a transfer coding other than
+// chunked (ALB: 501). "chunked" twice, in one field or two, is a framing
+// attack instead (MultipleTransferEncodingChunked: 400). fasthttp does not
+// say which, so the request bytes it quotes in the error are read.
+func unsupportedTE(err error) bool {
+	msg := err.Error()
+	if !strings.Contains(msg, "unsupported transfer-encoding") {
+		return false
+	}
+	const p = "contents: "
+	i := strings.Index(msg, p)
+	if i < 0 {
+		return true
+	}
+	raw, uerr := strconv.Unquote(msg[i+len(p):])
+	if uerr != nil {
+		return true
+	}
+	chunked := 0
+	for _, line := range strings.Split(raw, "\r\n") {
+		name, val, ok := strings.Cut(line, ":")
+		if !ok || !strings.EqualFold(strings.TrimSpace(name), "Transfer-Encoding") {
+			continue
+		}
+		for _, tok := range strings.Split(val, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "chunked") {
+				chunked++
+			}
+		}
+	}
+	return chunked < 2
 }

@@ -1,0 +1,165 @@
+package l7
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/config"
+)
+
+// exchangeRaw writes a raw request, then a canary GET on the same
+// connection, and returns the responses read (status codes) and whether
+// the server closed the connection after the first.
+func exchangeRaw(t *testing.T, addr, data string) (statuses []int, closed bool) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, data); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return nil, true
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	statuses = append(statuses, resp.StatusCode)
+	if resp.Close {
+		return statuses, true
+	}
+	if _, err := io.WriteString(c, "GET /canary HTTP/1.1\r\nHost: canary\r\n\r\n"); err != nil {
+		return statuses, true
+	}
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		return statuses, true
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return append(statuses, resp.StatusCode), false
+}
+
+func TestDesyncMitigation(t *testing.T) {
+	type want struct {
+		status    int  // first response
+		forwarded bool // did the backend see it
+		closed    bool // connection closed after it
+	}
+	cases := []struct {
+		name, req                     string
+		monitor, defensive, strictest want
+	}{
+		{"compliant POST",
+			"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+			want{200, true, false}, want{200, true, false}, want{200, true, false}},
+		{"CL and TE both (ambiguous)",
+			"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
+			want{200, true, true}, want{200, true, true}, want{400, false, true}},
+		{"GET with a body (ambiguous)",
+			"GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+			want{200, true, false}, want{200, true, true}, want{400, false, true}},
+		{"GET with Content-Length: 0 (acceptable)",
+			"GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+			want{200, true, false}, want{200, true, false}, want{400, false, true}},
+		{"disguised Transfer_Encoding (ambiguous, never forwarded as a field)",
+			"POST /a HTTP/1.1\r\nHost: x\r\nTransfer_Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
+			want{200, true, false}, want{200, true, true}, want{400, false, true}},
+		{"non-ASCII byte in a header value (acceptable)",
+			"GET /a HTTP/1.1\r\nHost: x\r\nX-A: caf\xe9\r\n\r\n",
+			want{200, true, false}, want{200, true, false}, want{400, false, true}},
+		{"two different Content-Lengths",
+			"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+			want{400, false, true}, want{400, false, true}, want{400, false, true}},
+		{"Content-Length as a list",
+			"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc",
+			want{400, false, true}, want{400, false, true}, want{400, false, true}},
+		{"unknown transfer coding",
+			"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+			want{501, false, true}, want{501, false, true}, want{501, false, true}},
+		{"chunked twice",
+			"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+			want{400, false, true}, want{400, false, true}, want{400, false, true}},
+		{"chunked twice in one field",
+			"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+			want{400, false, true}, want{400, false, true}, want{400, false, true}},
+		{"HTTP/1.1 without Host",
+			"GET /a HTTP/1.1\r\n\r\n",
+			want{400, false, true}, want{400, false, true}, want{400, false, true}},
+		{"control byte in a header value",
+			"GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
+			want{400, false, true}, want{400, false, true}, want{400, false, true}},
+		{"NUL in a header value",
+			"GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+			want{400, false, true}, want{400, false, true}, want{400, false, true}},
+	}
+	for _, mode := range []string{"monitor", "defensive", "strictest"} {
+		t.Run(mode, func(t *testing.T) {
+			be := newBackend(t, "a", nil)
+			h := startLB(t, lbSetup{
+				listener: config.Listener{Protocol: "HTTP", DesyncMitigation: mode, DefaultAction: fwd("web")},
+				groups:   []config.TargetGroup{group("web", be.addr())},
+			})
+			for _, c := range cases {
+				w := map[string]want{"monitor": c.monitor, "defensive": c.defensive, "strictest": c.strictest}[mode]
+				before := be.count()
+				sts, closed := exchangeRaw(t, h.addr, c.req)
+				if len(sts) == 0 || sts[0] != w.status {
+					t.Errorf("%s: statuses %v, want first %d", c.name, sts, w.status)
+					continue
+				}
+				got := be.received()[before:]
+				fwdFirst := len(got) > 0 && got[0].URI == "/a"
+				if fwdFirst != w.forwarded {
+					t.Errorf("%s: forwarded=%v, want %v", c.name, fwdFirst, w.forwarded)
+				}
+				if closed != w.closed {
+					t.Errorf("%s: closed=%v, want %v (statuses %v)", c.name, closed, w.closed, sts)
+				}
+				for _, r := range got {
+					if r.URI != "/a" && r.URI != "/canary" {
+						t.Errorf("%s: backend saw a smuggled request %s %q", c.name, r.Method, r.URI)
+					}
+					if r.Header.Get("Transfer_Encoding") != "" {
+						t.Errorf("%s: disguised TE reached the backend", c.name)
+					}
+				}
+				if !closed && (len(sts) != 2 || sts[1] != 200) {
+					t.Errorf("%s: canary statuses %v", c.name, sts)
+				}
+			}
+		})
+	}
+}
+
+func TestClassifyReasons(t *testing.T) {
+	cases := []struct {
+		req, class, reason string
+	}{
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "", ""},
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", "Ambiguous", "BothTeClPresent"},
+		{"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n", "Ambiguous", "UndefinedContentLengthSemantics"},
+		{"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "Acceptable", "GetHeadZeroContentLength"},
+		{"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", "Ambiguous", "UndefinedTransferEncodingSemantics"},
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent_Length: 5\r\n\r\n", "Ambiguous", "SuspiciousHeader"},
+		{"GET / HTTP/1.1\r\nHost: x\r\nX: caf\xe9\r\n\r\n", "Acceptable", "NonCompliantHeader"},
+	}
+	for _, c := range cases {
+		var h fasthttpHeader
+		if err := h.parse(c.req); err != nil {
+			t.Fatalf("%q: %v", c.req, err)
+		}
+		v := classify(&h.RequestHeader, h.RawHeaders(), h.RequestURI())
+		if v.class.String() != c.class || v.reason != c.reason {
+			t.Errorf("%q: %s/%s, want %s/%s", c.req, v.class, v.reason, c.class, c.reason)
+		}
+	}
+}
