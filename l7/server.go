@@ -134,9 +134,9 @@ func NewServer(r *Router, o ServerOptions) (*Server, error) {
 		// Off so the parse errors can be told apart (400 vs 501); the
 		// messages only reach the debug log.
 		SecureErrorLogMessage: false,
-		CloseOnShutdown:               true,
-		KeepHijackedConns:             true,
-		Logger:                        slogPrintf{s.log},
+		CloseOnShutdown:       true,
+		KeepHijackedConns:     true,
+		Logger:                slogPrintf{s.log},
 	}
 	return s, nil
 }
