@@ -145,4 +145,3 @@ func TestStreamingOneGiBEachWay(t *testing.T) {
 		t.Fatalf("download record: sent %d, response processing %v", rec.SentBytes, rec.ResponseProcessing)
 	}
 }
-
