@@ -76,6 +76,7 @@ type app struct {
 	adminHint string
 
 	cur       atomic.Pointer[snapshot]
+	applied   atomic.Uint64 // snapshots applied, the first included
 	accessLog atomic.Pointer[obs.AccessLog]
 
 	mu       sync.Mutex // serialises start, reload and drain
@@ -231,7 +232,7 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 			errs = append(errs, fmt.Sprintf("listeners[%d] (%s): protocol %s is not served by this build of lb yet (HTTP only)", i, lc.Name, lc.Protocol))
 			continue
 		}
-		if _, dup := s.routers[lc.Address]; dup {
+		if _, dup := s.routers[sockKey(lc)]; dup {
 			errs = append(errs, fmt.Sprintf("listeners[%d] (%s): address %s is used by another listener", i, lc.Name, lc.Address))
 			continue
 		}
@@ -240,7 +241,7 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 			errs = append(errs, fmt.Sprintf("listeners[%d]: %v", i, rerr))
 			continue
 		}
-		s.routers[lc.Address] = r
+		s.routers[sockKey(lc)] = r
 		lr := &listenerRoutes{elb: "app/lb/" + lc.Name, none: a.metrics.Route(lc.Name, ""), byGroup: make(map[string]*groupRoute)}
 		for name := range s.groups {
 			lr.byGroup[name] = &groupRoute{m: a.metrics.Route(lc.Name, name), arn: "targetgroup/" + name}
@@ -261,14 +262,15 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 		}
 	}()
 	for i, lc := range cfg.Listeners {
-		if _, ok := a.live[lc.Address]; ok {
+		key := sockKey(lc)
+		if _, ok := a.live[key]; ok {
 			continue
 		}
 		ln, lerr := net.Listen("tcp", lc.Address)
 		if lerr != nil {
 			return nil, listenError("listener "+lc.Name, a.addrHint(i), lc.Address, lerr)
 		}
-		p.newSocks[lc.Address] = newSocket(lc.Address, ln, a.metrics.Listener(lc.Name))
+		p.newSocks[key] = newSocket(key, ln, a.metrics.Listener(lc.Name))
 	}
 	al, aerr := a.openAccessLog(cfg.AccessLog)
 	if aerr != nil {
@@ -358,9 +360,10 @@ func (a *app) applyLocked(cfg *config.LB) error {
 
 	want := make(map[string]bool)
 	for _, lc := range cfg.Listeners {
-		want[lc.Address] = true
-		r := s.routers[lc.Address]
-		if ll, ok := a.live[lc.Address]; ok {
+		key := sockKey(lc)
+		want[key] = true
+		r := s.routers[key]
+		if ll, ok := a.live[key]; ok {
 			ll.sock.setMetrics(a.metrics.Listener(lc.Name))
 			if serverSettingsEqual(ll.cfg, lc) {
 				ll.srv.SetRouter(r)
@@ -377,14 +380,14 @@ func (a *app) applyLocked(cfg *config.LB) error {
 			go a.retire(oldSrv, lc.Name, cfg.ShutdownTimeout.D())
 			continue
 		}
-		ll := &liveListener{sock: p.newSocks[lc.Address]}
+		ll := &liveListener{sock: p.newSocks[key]}
 		if err := a.serveLocked(ll, lc, r); err != nil {
 			// NewServer only fails on a nil router, which compile excludes.
 			a.log.Error("listener start", obs.KeyListener, lc.Name, obs.KeyErr, err)
 			ll.sock.close()
 			continue
 		}
-		a.live[lc.Address] = ll
+		a.live[key] = ll
 		a.log.Info("listening", obs.KeyListener, lc.Name, "address", ll.sock.addr())
 	}
 	for key, ll := range a.live {
@@ -405,7 +408,18 @@ func (a *app) applyLocked(cfg *config.LB) error {
 		}()
 	}
 	a.metrics.Reloaded(true, s.loadedAt)
+	a.applied.Add(1)
 	return nil
+}
+
+// sockKey is the listener registry key: the configured address, which a
+// reload that keeps it finds again. Port 0 means "any free port", so two
+// listeners may both ask for it; their sockets are told apart by name.
+func sockKey(lc config.Listener) string {
+	if _, port, err := net.SplitHostPort(lc.Address); err == nil && port == "0" {
+		return lc.Address + "/" + lc.Name
+	}
+	return lc.Address
 }
 
 // serveLocked starts a server for lc with router r on ll's socket.

@@ -64,7 +64,7 @@ func (a *app) statusPage(w http.ResponseWriter, r *http.Request) {
 		Ready:    a.health.Ready(), Groups: a.groupViews(),
 	}
 	for _, l := range s.cfg.Listeners {
-		sl := statusListener{Name: l.Name, Protocol: l.Protocol, Address: a.boundAddr(l.Address)}
+		sl := statusListener{Name: l.Name, Protocol: l.Protocol, Address: a.boundAddr(sockKey(l))}
 		for _, rl := range l.Rules {
 			sl.Rules = append(sl.Rules, statusRule{Priority: itoa(rl.Priority), Conditions: describeConditions(rl.Conditions), Action: describeAction(rl.Action)})
 		}
