@@ -254,6 +254,8 @@ func (m *ACMEManager) Run(ctx context.Context) {
 // Maintain issues every missing certificate and renews every one due, then
 // returns when it next needs to run. While the CA fails, cached certificates
 // keep serving and the failure is logged, counted and retried with backoff.
+// The returned time may be in the past (an attempt is due) or far ahead;
+// Run clamps its wait to between 1 s and 24 h.
 func (m *ACMEManager) Maintain(ctx context.Context) time.Time {
 	now := m.now()
 	for _, d := range m.domains {
@@ -290,13 +292,13 @@ func (m *ACMEManager) Maintain(ctx context.Context) time.Time {
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	next := now.Add(24 * time.Hour)
-	for _, d := range m.domains {
+	var next time.Time
+	for i, d := range m.domains {
 		at := d.renewAt
 		if d.cert == nil || d.nextTry.After(at) {
 			at = d.nextTry
 		}
-		if at.Before(next) {
+		if i == 0 || at.Before(next) {
 			next = at
 		}
 	}
