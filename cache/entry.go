@@ -78,7 +78,8 @@ type Entry struct {
 	// while its Header carries the weak one.
 	etag, lastModified string
 
-	decision Decision
+	decision  Decision
+	refreshed bool
 	// initialAge is the origin's Age plus the time the fetch took (RFC 9111
 	// §4.2.3 corrected_age_value); storedAt is when the answer arrived;
 	// requestTime is when the origin request was sent.
@@ -158,6 +159,10 @@ func NewEntry(in EntryInput) *Entry {
 	}
 	return e
 }
+
+// Refreshed reports whether the entry was made by Refresh from a 304: the
+// request that revalidated it answers with X-Cache RefreshHit.
+func (e *Entry) Refreshed() bool { return e.refreshed }
 
 // Decision returns the freshness decision the entry was stored with.
 func (e *Entry) Decision() Decision { return e.decision }
@@ -271,6 +276,7 @@ func (e *Entry) Refresh(p *TTLPolicy, notModified []Field, requestTime, response
 		etag:         e.etag,
 		lastModified: e.lastModified,
 		decision:     d,
+		refreshed:    true,
 		storedAt:     responseTime,
 		requestTime:  requestTime,
 	}

@@ -5,9 +5,16 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/switchyard/switchyard/config"
 )
+
+// NameList is one item of a cache policy: Mode "none" (or ""), "all", or
+// "list" with Names. It has the shape of config.NameList, so the edge passes
+// cache.NameList(b.CacheKey.Headers) without copying; cache does not import
+// config so that it builds and tests on its own.
+type NameList struct {
+	Mode  string
+	Names []string
+}
 
 // Cache policy quotas and names CloudFront refuses in a cache key (§6.3).
 const maxKeyNames = 10
@@ -17,21 +24,22 @@ var forbiddenKeyHeaders = []string{
 	"cloudfront-viewer-ja3-fingerprint", "cloudfront-viewer-ja4-fingerprint",
 }
 
-// NewKeyPolicy compiles a behaviour's cache_key. compress is the behaviour's
+// NewKeyPolicy compiles a behaviour's cache_key (headers, cookies,
+// query_strings). compress is the behaviour's
 // compress flag: when it is set and maxTTL > 0 the negotiated gzip/br coding
 // joins the key, unless the policy keys Accept-Encoding itself (CloudFront
 // then does not compress). Header names are lower-cased; cookie and query
 // names keep their case. "all" headers is refused: CloudFront cache
 // policies cannot key every header.
-func NewKeyPolicy(ck config.CacheKey, compress bool, maxTTL time.Duration) (*KeyPolicy, error) {
+func NewKeyPolicy(headers, cookies, queryStrings NameList, compress bool, maxTTL time.Duration) (*KeyPolicy, error) {
 	p := &KeyPolicy{}
-	switch ck.Headers.Mode {
+	switch headers.Mode {
 	case "", "none":
 	case "list":
-		if len(ck.Headers.Names) > maxKeyNames {
-			return nil, fmt.Errorf("cache: key policy headers: %d names, at most %d", len(ck.Headers.Names), maxKeyNames)
+		if len(headers.Names) > maxKeyNames {
+			return nil, fmt.Errorf("cache: key policy headers: %d names, at most %d", len(headers.Names), maxKeyNames)
 		}
-		for _, n := range ck.Headers.Names {
+		for _, n := range headers.Names {
 			l := strings.ToLower(strings.TrimSpace(n))
 			if l == "" {
 				return nil, fmt.Errorf("cache: key policy headers: empty name")
@@ -45,13 +53,13 @@ func NewKeyPolicy(ck config.CacheKey, compress bool, maxTTL time.Duration) (*Key
 		}
 		slices.Sort(p.Headers)
 	default:
-		return nil, fmt.Errorf("cache: key policy headers: mode %q: want none or a list of names", ck.Headers.Mode)
+		return nil, fmt.Errorf("cache: key policy headers: mode %q: want none or a list of names", headers.Mode)
 	}
 	var err error
-	if p.Cookies, p.CookieNames, err = compileNames("cookies", ck.Cookies); err != nil {
+	if p.Cookies, p.CookieNames, err = compileNames("cookies", cookies); err != nil {
 		return nil, err
 	}
-	if p.Query, p.QueryNames, err = compileNames("query_strings", ck.QueryStrings); err != nil {
+	if p.Query, p.QueryNames, err = compileNames("query_strings", queryStrings); err != nil {
 		return nil, err
 	}
 	if compress && maxTTL > 0 && !slices.Contains(p.Headers, "accept-encoding") {
@@ -60,7 +68,7 @@ func NewKeyPolicy(ck config.CacheKey, compress bool, maxTTL time.Duration) (*Key
 	return p, nil
 }
 
-func compileNames(what string, l config.NameList) (Mode, []string, error) {
+func compileNames(what string, l NameList) (Mode, []string, error) {
 	switch l.Mode {
 	case "", "none":
 		return None, nil, nil
@@ -83,44 +91,40 @@ func compileNames(what string, l config.NameList) (Mode, []string, error) {
 }
 
 // NewTTLPolicy builds a behaviour's TTL policy with CloudFront's defaults and
-// adjustments: default_ttl 1 day and max_ttl 1 year when unset, default_ttl
-// raised to min_ttl, max_ttl raised to default_ttl; error caching minimum
-// 10 s, overridden per status by the distribution's custom error responses.
-func NewTTLPolicy(b config.CacheBehavior, errs []config.CustomErrorResponse) TTLPolicy {
+// adjustments: defaultTTL 1 day and maxTTL 1 year when nil, defaultTTL
+// raised to minTTL, maxTTL raised to defaultTTL; error caching minimum 10 s,
+// overridden per status by errorTTLs (the distribution's custom error
+// responses that set error_caching_min_ttl).
+func NewTTLPolicy(minTTL time.Duration, defaultTTL, maxTTL *time.Duration, errorTTLs map[int]time.Duration) TTLPolicy {
 	p := DefaultTTLPolicy()
-	p.MinTTL = max(b.MinTTL.D(), 0)
-	if b.DefaultTTL != nil {
-		p.DefaultTTL = max(b.DefaultTTL.D(), 0)
+	p.MinTTL = max(minTTL, 0)
+	if defaultTTL != nil {
+		p.DefaultTTL = max(*defaultTTL, 0)
 	}
-	if b.MaxTTL != nil {
-		p.MaxTTL = max(b.MaxTTL.D(), 0)
+	if maxTTL != nil {
+		p.MaxTTL = max(*maxTTL, 0)
 	}
 	p.DefaultTTL = max(p.DefaultTTL, p.MinTTL)
-	if b.MaxTTL == nil || p.MaxTTL < p.DefaultTTL {
-		p.MaxTTL = max(p.MaxTTL, p.DefaultTTL)
-	}
-	for _, e := range errs {
-		if e.ErrorCachingMinTTL == nil {
-			continue
-		}
+	p.MaxTTL = max(p.MaxTTL, p.DefaultTTL)
+	for code, d := range errorTTLs {
 		if p.ErrorTTLs == nil {
-			p.ErrorTTLs = map[int]time.Duration{}
+			p.ErrorTTLs = make(map[int]time.Duration, len(errorTTLs))
 		}
-		p.ErrorTTLs[e.ErrorCode] = max(e.ErrorCachingMinTTL.D(), 0)
+		p.ErrorTTLs[code] = max(d, 0)
 	}
 	return p
 }
 
-// CachesOptions reports whether a behaviour caches OPTIONS answers.
-func CachesOptions(b config.CacheBehavior) bool {
-	return slices.ContainsFunc(b.CachedMethods, func(m string) bool { return strings.EqualFold(m, "OPTIONS") })
+// CachesOptions reports whether a behaviour's cached_methods include OPTIONS.
+func CachesOptions(cachedMethods []string) bool {
+	return slices.ContainsFunc(cachedMethods, func(m string) bool { return strings.EqualFold(m, "OPTIONS") })
 }
 
-// StoreOptions maps the edge's cache section to store options. A zero
-// max_size means 1 GiB, the documented default; a zero max_object_size 64 MiB
-// (capped at max_size).
-func StoreOptions(c config.CacheConfig) Options {
-	o := Options{MaxSize: int64(c.MaxSize), MaxObjectSize: int64(c.MaxObjectSize)}
+// StoreOptions maps the edge's cache section (max_size, max_object_size in
+// bytes) to store options: 0 means 1 GiB and 64 MiB, and max_object_size is
+// capped at max_size.
+func StoreOptions(maxSize, maxObjectSize int64) Options {
+	o := Options{MaxSize: maxSize, MaxObjectSize: maxObjectSize}
 	if o.MaxSize <= 0 {
 		o.MaxSize = 1 << 30
 	}
