@@ -120,24 +120,25 @@ func (c *Checker) Config() Config { return c.cfg.Load().cfg }
 // at once; ctx or Stop ends the checks. Calling Start twice does nothing.
 func (c *Checker) Start(ctx context.Context) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.running {
-		c.mu.Unlock()
 		return
 	}
 	c.running = true
 	c.ctx, c.cancel = context.WithCancel(ctx)
-	c.kick = make(chan struct{}, 1)
-	c.mu.Unlock()
-
+	kick := make(chan struct{}, 1)
+	c.kick = kick
 	c.g.OnFailure(c.passiveFailure)
+	// The watcher only signals: it runs under the group's notify lock and
+	// must not take c.mu.
 	c.unwatch = c.g.Watch(func(*runtime.View) {
 		select {
-		case c.kick <- struct{}{}:
+		case kick <- struct{}{}:
 		default:
 		}
 	})
 	c.wg.Add(1)
-	go c.manage()
+	go c.manage(c.ctx, kick)
 }
 
 // Stop ends every check, removes the passive hook and waits for the
@@ -149,9 +150,9 @@ func (c *Checker) Stop() {
 		return
 	}
 	c.running = false
-	cancel := c.cancel
+	cancel, unwatch := c.cancel, c.unwatch
 	c.mu.Unlock()
-	c.unwatch()
+	unwatch()
 	c.g.OnFailure(nil)
 	cancel()
 	c.wg.Wait()
@@ -191,13 +192,13 @@ func (c *Checker) Stats() Stats {
 func (c *Checker) FailOpen() bool { return c.failOpenNow.Load() }
 
 // manage reconciles probe goroutines with the group's view on every change.
-func (c *Checker) manage() {
+func (c *Checker) manage(ctx context.Context, kick <-chan struct{}) {
 	defer c.wg.Done()
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			return
-		case <-c.kick:
+		case <-kick:
 		}
 		c.reconcile(c.g.View())
 	}

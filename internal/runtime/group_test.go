@@ -531,3 +531,22 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkPickPath(b *testing.B) {
+	g := runtime.NewRegistry(nil).Group("g")
+	ts := g.Register(specs("a:1", "b:1", "c:1"))
+	for _, x := range ts {
+		x.SetHealth(true, "")
+	}
+	now := time.Now()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		v := g.View()
+		x := v.Routable[i%len(v.Routable)]
+		_ = x.SlowStartFactor(now, time.Minute)
+		x.Acquire()
+		x.Release()
+		i++
+	}
+}
