@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/internal/obs"
+	"github.com/switchyard/switchyard/l7"
+)
+
+// TestObserveRequestAllocs: counting a request and writing its access-log
+// line costs no allocation.
+func TestObserveRequestAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	a := newApp(slog.New(slog.DiscardHandler), io.Discard, io.Discard, "test", nil)
+	s := &snapshot{cfg: &config.LB{}, routes: map[string]*listenerRoutes{
+		"web": {elb: "app/lb/web", none: a.metrics.Route("web", ""), byGroup: map[string]*groupRoute{
+			"api": {m: a.metrics.Route("web", "api"), arn: "targetgroup/api"},
+		}},
+	}}
+	a.cur.Store(s)
+	al := obs.NewAccessLog(io.Discard, obs.FormatALB, 8<<20, nil)
+	defer al.Close()
+	a.accessLog.Store(al)
+	rec := &l7.Record{
+		Listener: "web", Type: "http", Received: time.Now(), Done: time.Now(),
+		Client: netip.MustParseAddrPort("127.0.0.1:5555"), Target: "127.0.0.1:9001", TargetGroup: "api",
+		RequestProcessing: time.Millisecond, TargetProcessing: 2 * time.Millisecond, ResponseProcessing: 0,
+		Status: 200, TargetStatus: 200, ReceivedBytes: 100, SentBytes: 200,
+		Method: []byte("GET"), Host: []byte("a.example"), Port: []byte("8080"), URI: []byte("/x?y=1"),
+		Proto: []byte("HTTP/1.1"), Scheme: "http", UserAgent: []byte("curl/8"),
+		TraceID: []byte("Root=1-00000000-000000000000000000000000"), RulePriority: 10, Actions: l7.ActionForward,
+	}
+	if n := testing.AllocsPerRun(500, func() { a.ObserveRequest(rec) }); n != 0 {
+		t.Errorf("ObserveRequest allocates %v times per request", n)
+	}
+}
+
+func accessLogConfig(path, format, backend string) string {
+	return fmt.Sprintf(`admin: {address: ""}
+shutdown_timeout: 5s
+access_log: {path: %q, format: %s}
+listeners:
+  - name: web
+    protocol: HTTP
+    address: "127.0.0.1:0"
+    rules:
+      - priority: 7
+        conditions: {path: ["/ping"]}
+        action: {fixed_response: {status: 200, content_type: text/plain, body: pong}}
+      - priority: 9
+        conditions: {path: ["/old"]}
+        action: {redirect: {path: "/new", status: 301}}
+    default_action: {forward: {target_group: web}}
+target_groups:
+  - name: web
+    protocol: HTTP
+    targets: [%q]
+    health_check: {path: /health, interval: 5s, timeout: 2s}
+`, path, format, backend)
+}
+
+var traceID = regexp.MustCompile(`^Root=1-[0-9a-f]{8}-[0-9a-f]{24}$`)
+
+// TestAccessLogThroughProxy: real requests produce ALB and JSON lines
+// with what the client sent and what the target answered.
+func TestAccessLogThroughProxy(t *testing.T) {
+	b := startBackend(t, "b1")
+	for _, format := range []string{"alb", "json"} {
+		t.Run(format, func(t *testing.T) {
+			logPath := filepath.Join(t.TempDir(), "access.log")
+			cfgPath := writeFile(t, t.TempDir(), "lb.yaml", accessLogConfig(logPath, format, b.addr))
+			r := startInProcess(t, "-config", cfgPath)
+			web := r.listener("web")
+			c := newClient()
+			if code, _, _ := get(t, c, "http://"+web+"/fwd?q=1", "User-Agent", `agent "quoted"`); code != 200 {
+				t.Fatalf("forward: %d", code)
+			}
+			tid := b.lastRequest().Header.Get("X-Amzn-Trace-Id")
+			if !traceID.MatchString(tid) {
+				t.Errorf("backend got trace id %q", tid)
+			}
+			if code, _, _ := get(t, c, "http://"+web+"/ping"); code != 200 {
+				t.Fatalf("ping: %d", code)
+			}
+			if code, _, _ := get(t, c, "http://"+web+"/old"); code != 301 {
+				t.Fatalf("redirect: %d", code)
+			}
+			if code := r.stop(t); code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			data, err := os.ReadFile(logPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+			if len(lines) != 3 {
+				t.Fatalf("%d access-log lines, want 3:\n%s", len(lines), data)
+			}
+			if format == "json" {
+				var fwd, ping, redir map[string]any
+				for i, m := range []*map[string]any{&fwd, &ping, &redir} {
+					if err := json.Unmarshal([]byte(lines[i]), m); err != nil {
+						t.Fatalf("line %d: %v", i, err)
+					}
+				}
+				for k, want := range map[string]any{
+					"type": "http", "elb": "app/lb/web", "listener": "web", "target": b.addr,
+					"elb_status_code": 200.0, "target_status_code": 200.0, "target_group_arn": "targetgroup/web",
+					"request": "GET http://" + web + "/fwd?q=1 HTTP/1.1", "user_agent": `agent "quoted"`,
+					"trace_id": tid, "matched_rule_priority": 0.0, "actions_executed": "forward",
+				} {
+					if fwd[k] != want {
+						t.Errorf("forward %s = %#v, want %#v", k, fwd[k], want)
+					}
+				}
+				if ping["matched_rule_priority"] != 7.0 || ping["actions_executed"] != "fixed-response" || ping["target"] != nil || ping["target_processing_time"] != -1.0 {
+					t.Errorf("fixed response line: %v", ping)
+				}
+				if redir["elb_status_code"] != 301.0 || redir["actions_executed"] != "redirect" || redir["redirect_url"] == nil {
+					t.Errorf("redirect line: %v", redir)
+				}
+				return
+			}
+			f := strings.Fields(lines[0])
+			if f[0] != "http" || f[2] != "app/lb/web" || f[4] != b.addr || f[8] != "200" || f[9] != "200" ||
+				!strings.HasPrefix(f[3], "127.0.0.1:") {
+				t.Errorf("ALB forward line: %s", lines[0])
+			}
+			for _, want := range []string{
+				`"GET http://` + web + `/fwd?q=1 HTTP/1.1"`, `"agent \"quoted\""`, " targetgroup/web ",
+				`"` + tid + `"`, ` 0 `, `"forward"`, `"` + b.addr + `" "200"`,
+			} {
+				if !strings.Contains(lines[0], want) {
+					t.Errorf("ALB forward line lacks %s: %s", want, lines[0])
+				}
+			}
+			if !strings.Contains(lines[1], ` 7 `) || !strings.Contains(lines[1], `"fixed-response"`) {
+				t.Errorf("ALB fixed-response line: %s", lines[1])
+			}
+			if !strings.Contains(lines[2], ` 301 - `) || !strings.Contains(lines[2], `"redirect"`) {
+				t.Errorf("ALB redirect line: %s", lines[2])
+			}
+		})
+	}
+}
