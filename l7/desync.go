@@ -34,7 +34,16 @@ type verdict struct {
 	// to Transfer-Encoding or Content-Length; they are removed before
 	// forwarding so no target can read a second framing from them.
 	dropSuspicious bool
+	// longField is set when one header line exceeds maxHeaderLine.
+	longField bool
 }
+
+// ALB's per-line limits (elb.md §3.5): the request line and each header
+// line may hold 16 KiB; the whole block 64 KiB (the server's read buffer).
+const (
+	maxRequestLine = 16 << 10
+	maxHeaderLine  = 16 << 10
+)
 
 func (v *verdict) raise(c desyncClass, reason string) {
 	if c > v.class {
@@ -80,6 +89,9 @@ func classify(h *fasthttp.RequestHeader, raw []byte, uri []byte) verdict {
 		}
 		if len(line) == 0 {
 			continue
+		}
+		if len(line) > maxHeaderLine {
+			v.longField = true
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			v.raise(classAmbiguous, "MultilineHeader")

@@ -103,8 +103,18 @@ func (x *exchange) serve() {
 	}
 	r.ReceivedBytes = int64(len(h.RequestURI()) + len(v.Method) + len(r.Proto) + 4 + len(v.RawHeaders) + 2)
 
+	if len(h.RequestURI()) > maxRequestLine {
+		ctx.SetConnectionClose()
+		x.fail(414, ReasonMalformedRequest)
+		return
+	}
 	// Desync mitigation first: nothing ambiguous is routed or forwarded.
 	x.verdict = classify(h, v.RawHeaders, h.RequestURI())
+	if x.verdict.longField {
+		ctx.SetConnectionClose()
+		x.fail(431, ReasonMalformedRequest)
+		return
+	}
 	if c := x.verdict.class; c != classCompliant {
 		s.counters.NonCompliant.Add(1)
 		r.Classification, r.ClassificationReason = c.String(), x.verdict.reason

@@ -1,0 +1,82 @@
+package l7
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/switchyard/switchyard/config"
+)
+
+func TestRequestSizeLimits(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", be.addr())}})
+	cases := []struct {
+		name, req string
+		want      int
+	}{
+		{"request line over 16 KiB", "GET /" + strings.Repeat("a", 17<<10) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
+		{"one header over 16 KiB", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 17<<10) + "\r\n\r\n", 431},
+		{"header block over 64 KiB", "GET / HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-Many: "+strings.Repeat("c", 1000)+"\r\n", 70) + "\r\n", 431},
+		{"header block just under the limits", "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + strings.Repeat("X-Many: "+strings.Repeat("c", 1000)+"\r\n", 40) + "\r\n", 200},
+	}
+	for _, c := range cases {
+		before := be.count()
+		if got := rawStatus(t, h.raw(c.req)); got != c.want {
+			t.Errorf("%s: status %d, want %d", c.name, got, c.want)
+		}
+		if forwarded := be.count() - before; (c.want == 200) != (forwarded == 1) {
+			t.Errorf("%s: forwarded %d", c.name, forwarded)
+		}
+	}
+}
+
+func TestHeadChunkedAndHTTPSTargets(t *testing.T) {
+	chunked := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "")
+		if r.Method == "HEAD" {
+			w.Header().Set("Content-Length", "12345")
+			return
+		}
+		for i := 0; i < 5; i++ {
+			fmt.Fprintf(w, "part%d;", i)
+			w.(http.Flusher).Flush()
+		}
+	}
+	plain := newBackend(t, "plain", chunked)
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "tls %v %s", r.TLS != nil, r.Header.Get("X-Forwarded-Proto"))
+	}))
+	t.Cleanup(secure.Close)
+	tlsGroup := group("secure", secure.Listener.Addr().String())
+	tlsGroup.Protocol = "HTTPS"
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("plain"), Rules: []config.Rule{
+		{Priority: 1, Conditions: config.Conditions{Path: []string{"/tls"}}, Action: fwd("secure")}}},
+		groups: []config.TargetGroup{group("plain", plain.addr()), tlsGroup}})
+
+	resp, err := h.hc.Get(h.url("/chunked"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "part0;part1;part2;part3;part4;" || len(resp.TransferEncoding) == 0 {
+		t.Fatalf("chunked response: %q, transfer-encoding %v", b, resp.TransferEncoding)
+	}
+	req, _ := http.NewRequest("HEAD", h.url("/head"), nil)
+	resp, err = h.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength != 12345 {
+		t.Fatalf("HEAD: %d, Content-Length %d, want 12345", resp.StatusCode, resp.ContentLength)
+	}
+	if st, _, body := h.get("/tls"); st != 200 || body != "tls true http" {
+		t.Fatalf("HTTPS target: %d %q", st, body)
+	}
+}
