@@ -88,3 +88,23 @@ func TestNotModified(t *testing.T) {
 		}
 	}
 }
+
+func FuzzRange(f *testing.F) {
+	for _, s := range []string{"bytes=0-1", "bytes=-5", "bytes=5-", "bytes=1-0", "bytes=0-1,2-3", "bytes= 3 - 4 ", "bytes=-"} {
+		f.Add(s, "", 10)
+	}
+	f.Fuzz(func(t *testing.T, rng, ifRange string, size int) {
+		size = min(max(size, 0), 1<<12)
+		e := &Entry{Status: 200, Body: make([]byte, size), Header: []Field{{"ETag", `"e"`}}}
+		r := e.Range([]byte(rng), []byte(ifRange))
+		switch r.Status {
+		case 200, 416:
+		case 206:
+			if r.Start < 0 || r.End < r.Start || r.End >= int64(size) {
+				t.Fatalf("Range(%q) over %d bytes = %+v", rng, size, r)
+			}
+		default:
+			t.Fatalf("status %d", r.Status)
+		}
+	})
+}
