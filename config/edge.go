@@ -90,6 +90,20 @@ type CacheBehavior struct {
 	OriginRequest    OriginRequest `yaml:"origin_request" json:"origin_request"`
 	Compress         bool          `yaml:"compress" json:"compress"`
 	TrustedKeyGroups []string      `yaml:"trusted_key_groups" json:"trusted_key_groups,omitempty"`
+	// FunctionAssociations are CloudFront Functions (viewer events only).
+	FunctionAssociations []FunctionAssociation `yaml:"function_associations" json:"function_associations,omitempty"`
+	// LambdaFunctionAssociations are Lambda@Edge-shaped handlers (all four events).
+	LambdaFunctionAssociations []FunctionAssociation `yaml:"lambda_function_associations" json:"lambda_function_associations,omitempty"`
+}
+
+// FunctionAssociation runs a JavaScript file at one event of a cache
+// behaviour: viewer-request, viewer-response, origin-request or
+// origin-response. Function is a file path, relative to the config file.
+type FunctionAssociation struct {
+	EventType string `yaml:"event_type" json:"event_type"`
+	Function  string `yaml:"function" json:"function"`
+	// IncludeBody exposes the request body to a Lambda@Edge request handler.
+	IncludeBody bool `yaml:"include_body" json:"include_body,omitempty"`
 }
 
 // CacheKey is the cache policy: what besides the path makes the key. Each of

@@ -82,7 +82,7 @@ type Redirect struct {
 	Port     string `yaml:"port" json:"port,omitempty"`
 	Path     string `yaml:"path" json:"path,omitempty"`
 	Query    string `yaml:"query" json:"query,omitempty"`
-	Status   int    `yaml:"status" json:"status"` // 301 | 302
+	Status   int    `yaml:"status" json:"status" config:"status"` // 301 | 302 (HTTP_301 | HTTP_302 accepted)
 }
 
 // FixedResponse answers from the load balancer itself.

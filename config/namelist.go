@@ -6,8 +6,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// NameList is "none", "all", "allExcept"-free list form of a CloudFront
-// cache or origin-request policy item. The zero value means none.
+// NameList is one item of a CloudFront cache or origin-request policy:
+// "none", "all", or a list of names (CloudFront's allExcept is not
+// offered). The zero value (Mode "") means none.
 type NameList struct {
 	// Mode is "none", "all" or "list".
 	Mode  string   `json:"mode"`
@@ -29,8 +30,11 @@ func (l *NameList) UnmarshalYAML(n *yaml.Node) error {
 		return nil
 	case yaml.SequenceNode:
 		var names []string
-		if err := n.Decode(&names); err != nil {
-			return err
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: want a name", item.Line)
+			}
+			names = append(names, item.Value)
 		}
 		if len(names) == 0 {
 			*l = NameList{Mode: "none"}

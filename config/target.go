@@ -7,6 +7,9 @@ import (
 )
 
 // UnmarshalYAML accepts "host:port" or {address: host:port, weight: N}.
+// Unknown keys in the long form are refused, as everywhere in the config;
+// LoadLB does not call this (its decoder handles Target with positions),
+// it is here for callers decoding a Target with yaml.v3 directly.
 func (t *Target) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		*t = Target{Address: n.Value}
@@ -15,12 +18,22 @@ func (t *Target) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("want \"host:port\" or {address, weight}")
 	}
-	type plain Target
-	var p plain
-	dec := n
-	if err := dec.Decode(&p); err != nil {
-		return err
+	var out Target
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "address":
+			if err := v.Decode(&out.Address); err != nil {
+				return err
+			}
+		case "weight":
+			if err := v.Decode(&out.Weight); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("line %d: unknown key %q in target", k.Line, k.Value)
+		}
 	}
-	*t = Target(p)
+	*t = out
 	return nil
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -127,8 +128,16 @@ func (s Secret) String() string {
 	return "[redacted]"
 }
 
-// MarshalText redacts, so JSON renderings of the config never leak it.
+// MarshalText redacts, so JSON renderings of the config (the admin API's
+// /api/v1/config) never leak it.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// LogValue redacts in log/slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// Reveal returns the secret itself, for the one place that must send it
+// (the Authorization check, the origin request).
+func (s Secret) Reveal() string { return string(s) }
 
 // AccessLog says where and how access-log lines are written.
 type AccessLog struct {
@@ -143,7 +152,7 @@ type AccessLog struct {
 type ProxyProtocolIn struct {
 	// Trusted lists the CIDRs that must send a header; other peers are refused.
 	Trusted []string `yaml:"trusted" json:"trusted"`
-	// HeaderTimeout bounds the wait for the header (default 5s, 3s..5s... see defaults).
+	// HeaderTimeout bounds the wait for the header: default 5s, 1s..10s.
 	HeaderTimeout Duration `yaml:"header_timeout" json:"header_timeout"`
 }
 

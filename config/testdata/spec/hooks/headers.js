@@ -1,0 +1,1 @@
+exports.handler = async (event) => event.Records[0].cf.response;
