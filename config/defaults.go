@@ -13,20 +13,20 @@ const (
 	// DefaultSSLPolicy is the console's ALB default; the API default
 	// (ELBSecurityPolicy-2016-08) still allows TLS 1.0, which we do not want
 	// to hand to someone who did not ask for it.
-	DefaultSSLPolicy           = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-	DefaultHTTPIdleTimeout     = 60 * time.Second
-	DefaultTCPIdleTimeout      = 350 * time.Second
-	DefaultHeaderTimeout       = 5 * time.Second
-	DefaultDeregistration      = 300 * time.Second
-	DefaultStickinessDuration  = 24 * time.Hour
-	DefaultHealthInterval      = 30 * time.Second
-	DefaultALBHealthTimeout    = 5 * time.Second
-	DefaultNLBTCPHealthTimeout = 10 * time.Second
+	DefaultSSLPolicy            = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+	DefaultHTTPIdleTimeout      = 60 * time.Second
+	DefaultTCPIdleTimeout       = 350 * time.Second
+	DefaultHeaderTimeout        = 5 * time.Second
+	DefaultDeregistration       = 300 * time.Second
+	DefaultStickinessDuration   = 24 * time.Hour
+	DefaultHealthInterval       = 30 * time.Second
+	DefaultALBHealthTimeout     = 5 * time.Second
+	DefaultNLBTCPHealthTimeout  = 10 * time.Second
 	DefaultNLBHTTPHealthTimeout = 6 * time.Second
-	DefaultHealthyThreshold    = 5
-	DefaultUnhealthyThreshold  = 2
-	DefaultALBMatcher          = "200"
-	DefaultNLBMatcher          = "200-399"
+	DefaultHealthyThreshold     = 5
+	DefaultUnhealthyThreshold   = 2
+	DefaultALBMatcher           = "200"
+	DefaultNLBMatcher           = "200-399"
 
 	DefaultCacheMaxSize       = Size(1 << 30)
 	DefaultCacheMaxObjectSize = Size(64 << 20)
