@@ -133,22 +133,11 @@ type domainState struct {
 // NewACMEManager creates (or loads) the account key in CacheDir and loads
 // cached certificates; it does not contact the CA.
 func NewACMEManager(opts ACMEOptions) (*ACMEManager, error) {
-	if opts.Directory == "" {
-		return nil, fmt.Errorf("tls: acme %s: directory is required", opts.Listener)
-	}
-	if len(opts.Domains) == 0 {
-		return nil, fmt.Errorf("tls: acme %s: at least one domain is required", opts.Listener)
-	}
-	if opts.CacheDir == "" {
-		return nil, fmt.Errorf("tls: acme %s: cache_dir is required", opts.Listener)
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	if opts.Challenges == nil {
 		opts.Challenges = []string{ChallengeTLSALPN01, ChallengeHTTP01}
-	}
-	for _, c := range opts.Challenges {
-		if c != ChallengeHTTP01 && c != ChallengeTLSALPN01 {
-			return nil, fmt.Errorf("tls: acme %s: challenge %q: unsupported", opts.Listener, c)
-		}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -163,14 +152,8 @@ func NewACMEManager(opts ACMEOptions) (*ACMEManager, error) {
 		http01:  map[string][]byte{},
 		tlsALPN: map[string]*tls.Certificate{},
 	}
-	seen := map[string]bool{}
 	for _, d := range opts.Domains {
-		d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
-		if d == "" || strings.Contains(d, "*") || strings.ContainsAny(d, "/\\ ") || seen[d] {
-			return nil, fmt.Errorf("tls: acme %s: domain %q: invalid or repeated (wildcards need DNS-01, not supported)", opts.Listener, d)
-		}
-		seen[d] = true
-		m.domains = append(m.domains, &domainState{name: d})
+		m.domains = append(m.domains, &domainState{name: normDomain(d)})
 	}
 	if err := os.MkdirAll(opts.CacheDir, 0o700); err != nil {
 		return nil, fmt.Errorf("tls: acme %s: cache_dir: %w", opts.Listener, err)
@@ -185,9 +168,56 @@ func NewACMEManager(opts ACMEOptions) (*ACMEManager, error) {
 			return nil, fmt.Errorf("tls: acme %s: %w", opts.Listener, err)
 		}
 	}
+	return m.finish(key, hc), nil
+}
+
+func normDomain(d string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+}
+
+// Validate checks the options without touching disk or network (for
+// config validation): directory, domains (no wildcards, no repeats),
+// cache_dir, challenge types, and that ca_roots reads as PEM.
+func (opts ACMEOptions) Validate() error {
+	if opts.Directory == "" {
+		return fmt.Errorf("tls: acme %s: directory is required", opts.Listener)
+	}
+	if len(opts.Domains) == 0 {
+		return fmt.Errorf("tls: acme %s: at least one domain is required", opts.Listener)
+	}
+	if opts.CacheDir == "" {
+		return fmt.Errorf("tls: acme %s: cache_dir is required", opts.Listener)
+	}
+	for _, c := range opts.Challenges {
+		if c != ChallengeHTTP01 && c != ChallengeTLSALPN01 {
+			return fmt.Errorf("tls: acme %s: challenge %q: unsupported", opts.Listener, c)
+		}
+	}
+	seen := map[string]bool{}
+	for _, d := range opts.Domains {
+		d = normDomain(d)
+		if d == "" || strings.Contains(d, "*") || strings.ContainsAny(d, "/\\ :") || seen[d] {
+			return fmt.Errorf("tls: acme %s: domain %q: invalid or repeated (wildcards need DNS-01, not supported)", opts.Listener, d)
+		}
+		seen[d] = true
+	}
+	if opts.CARoots != "" {
+		data, err := os.ReadFile(opts.CARoots)
+		if err != nil {
+			return fmt.Errorf("tls: acme %s: ca_roots: %w", opts.Listener, err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(data) {
+			return fmt.Errorf("tls: acme %s: ca_roots %s: no certificate found", opts.Listener, opts.CARoots)
+		}
+	}
+	return nil
+}
+
+// finish attaches the ACME client and loads the cached certificates.
+func (m *ACMEManager) finish(key crypto.Signer, hc *http.Client) *ACMEManager {
 	m.client = &acme.Client{
 		Key:          key,
-		DirectoryURL: opts.Directory,
+		DirectoryURL: m.opts.Directory,
 		HTTPClient:   hc,
 		UserAgent:    "switchyard",
 		// A few quick retries per request; the renewal backoff handles the rest.
@@ -210,7 +240,7 @@ func NewACMEManager(opts ACMEOptions) (*ACMEManager, error) {
 			d.renewAt = renewAt(e.leaf)
 		}
 	}
-	return m, nil
+	return m
 }
 
 // Domains returns the configured domains, normalised.
@@ -327,7 +357,7 @@ func (m *ACMEManager) failed(d *domainState, err error, now time.Time) {
 func (m *ACMEManager) accept(domain string, cert *tls.Certificate, now time.Time) (*entry, error) {
 	e, err := newEntry("acme:"+domain, "acme", cert)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tls: acme certificate for %s: %w", domain, err)
 	}
 	if err := e.leaf.VerifyHostname(domain); err != nil {
 		return nil, fmt.Errorf("tls: acme certificate for %s: %w", domain, err)
@@ -380,6 +410,17 @@ func (m *ACMEManager) HTTP01Response(path string) (body []byte, ok bool) {
 	body, ok = m.http01[path]
 	m.mu.RUnlock()
 	return body, ok
+}
+
+// HTTP01 asks each manager in turn, for an HTTP listener shared by several
+// ACME listeners.
+func HTTP01(managers []*ACMEManager, path string) (body []byte, ok bool) {
+	for _, m := range managers {
+		if body, ok = m.HTTP01Response(path); ok {
+			return body, true
+		}
+	}
+	return nil, false
 }
 
 // HTTPHandler serves HTTP-01 challenges for net/http servers and passes
@@ -579,7 +620,7 @@ func (m *ACMEManager) loadCached(domain string) (*entry, error) {
 	cert.PrivateKey = key
 	e, err := newEntry("acme:"+domain, "acme", &cert)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tls: acme cache %s: %w", m.certPath(domain), err)
 	}
 	if err := e.leaf.VerifyHostname(domain); err != nil {
 		return nil, fmt.Errorf("tls: acme cache %s: %w", m.certPath(domain), err)

@@ -305,6 +305,9 @@ func TestACMEHTTP01Response(t *testing.T) {
 	if _, ok := m.HTTP01Response("/tok123"); ok {
 		t.Fatal("path outside the challenge directory answered")
 	}
+	if b, ok := HTTP01([]*ACMEManager{m}, "/.well-known/acme-challenge/tok123"); !ok || !bytes.Equal(b, body) {
+		t.Fatalf("HTTP01 over managers: %q %v", b, ok)
+	}
 	rec := httptest.NewRecorder()
 	m.HTTPHandler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "http://app.lb.test/.well-known/acme-challenge/tok123", nil))
 	if rec.Code != 200 || rec.Body.String() != string(body) {
@@ -324,12 +327,16 @@ func TestACMEOptionsValidation(t *testing.T) {
 		func(o *ACMEOptions) { o.CacheDir = "" },
 		func(o *ACMEOptions) { o.Domains = []string{"*.a.test"} },
 		func(o *ACMEOptions) { o.Domains = []string{"a.test", "A.test"} },
+		func(o *ACMEOptions) { o.Domains = []string{"a.test:443"} },
 		func(o *ACMEOptions) { o.Challenges = []string{"dns-01"} },
 		func(o *ACMEOptions) { o.CARoots = filepath.Join(t.TempDir(), "missing.pem") },
 	}
 	for i, f := range bad {
 		o := base
 		f(&o)
+		if err := o.Validate(); err == nil {
+			t.Errorf("case %d: Validate accepted %+v", i, o)
+		}
 		if _, err := NewACMEManager(o); err == nil || !strings.HasPrefix(err.Error(), "tls: acme") {
 			t.Errorf("case %d: err = %v", i, err)
 		}

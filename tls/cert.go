@@ -73,24 +73,24 @@ func (src *CertSource) load(i int) (*entry, error) {
 	case src.CertFile != "":
 		certPEM, err := os.ReadFile(src.CertFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls: load certificate %s: %w", id, err)
+			return nil, fmt.Errorf("load certificate %s: %w", id, err)
 		}
 		keyPEM, err := os.ReadFile(src.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls: load certificate %s: %w", id, err)
+			return nil, fmt.Errorf("load certificate %s: %w", id, err)
 		}
 		if cert, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
-			return nil, fmt.Errorf("tls: load certificate %s: %w", id, err)
+			return nil, fmt.Errorf("load certificate %s: %w", id, err)
 		}
 	case len(src.CertPEM) > 0:
 		var err error
 		if cert, err = tls.X509KeyPair(src.CertPEM, src.KeyPEM); err != nil {
-			return nil, fmt.Errorf("tls: load certificate %s: %w", id, err)
+			return nil, fmt.Errorf("load certificate %s: %w", id, err)
 		}
 	case src.Certificate != nil:
 		cert = *src.Certificate
 	default:
-		return nil, fmt.Errorf("tls: load certificate %s: no file, PEM or certificate given", id)
+		return nil, fmt.Errorf("load certificate %s: no file, PEM or certificate given", id)
 	}
 	return newEntry(id, "file", &cert)
 }
@@ -98,13 +98,13 @@ func (src *CertSource) load(i int) (*entry, error) {
 // newEntry parses the leaf of cert and records its ranking facts.
 func newEntry(id, source string, cert *tls.Certificate) (*entry, error) {
 	if len(cert.Certificate) == 0 {
-		return nil, fmt.Errorf("tls: certificate %s: empty chain", id)
+		return nil, fmt.Errorf("certificate %s: empty chain", id)
 	}
 	leaf := cert.Leaf
 	if leaf == nil {
 		var err error
 		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("tls: certificate %s: %w", id, err)
+			return nil, fmt.Errorf("certificate %s: %w", id, err)
 		}
 		cert.Leaf = leaf
 	}
@@ -120,14 +120,14 @@ func newEntry(id, source string, cert *tls.Certificate) (*entry, error) {
 		case elliptic.P521():
 			e.curve = tls.CurveP521
 		default:
-			return nil, fmt.Errorf("tls: certificate %s: unsupported ECDSA curve %s", id, pub.Curve.Params().Name)
+			return nil, fmt.Errorf("certificate %s: unsupported ECDSA curve %s", id, pub.Curve.Params().Name)
 		}
 	case *rsa.PublicKey:
 		e.alg, e.bits = algRSA, pub.N.BitLen()
 	case ed25519.PublicKey:
 		e.alg, e.bits = algEd25519, 256
 	default:
-		return nil, fmt.Errorf("tls: certificate %s: unsupported key type %T", id, pub)
+		return nil, fmt.Errorf("certificate %s: unsupported key type %T", id, pub)
 	}
 	names := leaf.DNSNames
 	if len(names) == 0 && leaf.Subject.CommonName != "" {
