@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -269,4 +270,53 @@ func FuzzProbeStatusLine(f *testing.F) {
 			t.Errorf("passed on %q", resp)
 		}
 	})
+}
+
+// A checker over real sockets: the live target turns healthy after its
+// first check, the dead one unhealthy after two refused connects.
+func TestCheckerRealSockets(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if r.URL.Path != "/hc" || r.UserAgent() != health.UserAgent {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	live := strings.TrimPrefix(srv.URL, "http://")
+	dead := deadAddr(t)
+	g := runtime.NewRegistry(nil).Group("web")
+	g.Register([]runtime.TargetSpec{{Addr: live}, {Addr: dead}})
+	changed := make(chan struct{}, 1)
+	stop := g.Watch(func(*runtime.View) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	defer stop()
+	cfg := health.Config{Protocol: health.HTTP, Path: "/hc", Interval: 50 * time.Millisecond, Timeout: time.Second,
+		HealthyThreshold: 2, UnhealthyThreshold: 2, Matcher: "200"}
+	chk := health.NewChecker(g, cfg, health.Options{})
+	chk.Start(context.Background())
+	defer chk.Stop()
+	deadline := time.After(10 * time.Second)
+	for g.Lookup(live).State() != runtime.StateHealthy || g.Lookup(dead).State() != runtime.StateUnhealthy {
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("states after 10 s: live %v, dead %v/%s", g.Lookup(live).State(), g.Lookup(dead).State(), g.Lookup(dead).Reason())
+		}
+	}
+	if r := g.Lookup(dead).Reason(); r != runtime.ReasonFailedHealthChecks {
+		t.Errorf("dead target reason %s", r)
+	}
+	if hits.Load() < 1 {
+		t.Errorf("the live backend saw no check")
+	}
+	if v := g.View(); len(v.Routable) != 1 || v.Routable[0].Addr != live {
+		t.Errorf("routable %v", v.Routable)
+	}
 }
