@@ -33,7 +33,7 @@ target_groups:
   - name: origins
     protocol: HTTP
     targets: [$targets]
-    health_check: {path: /small, interval: 5s}
+    health_check: {path: /small, interval: 10s}
 YAML
   exec "$BIN/lb" -config "$cfg" -log-level warn ;;
 lb-tcp)
@@ -50,7 +50,7 @@ target_groups:
     protocol: TCP
     targets: [$targets]
     algorithm: flow_hash
-    health_check: {protocol: TCP, interval: 10s}
+    health_check: {protocol: TCP, interval: 30s}
 YAML
   exec "$BIN/lb" -config "$cfg" -log-level warn ;;
 edge-hit)
