@@ -18,13 +18,19 @@ import (
 // for it: the fetch must bound itself with the origin's timeouts.
 type FetchFunc func(ctx context.Context) (e *Entry, share bool, err error)
 
+// DefaultMaxWait is how long a waiter waits for another viewer's fetch when
+// Coalescer.MaxWait is 0: CloudFront's default origin response timeout.
+const DefaultMaxWait = 30 * time.Second
+
 // Coalescer collapses concurrent misses for one key into one origin fetch
-// (CloudFront request collapsing, §6.6). The zero value is ready to use and
-// waits without a limit; safe for concurrent use.
+// (CloudFront request collapsing, §6.6). The zero value is ready to use;
+// safe for concurrent use.
 type Coalescer struct {
 	// MaxWait bounds how long a waiter waits for another viewer's fetch
-	// before it fetches for itself (nginx proxy_cache_lock_timeout); 0
-	// waits until the fetch ends or the waiter's context is done.
+	// before it fetches for itself (nginx proxy_cache_lock_timeout), so a
+	// hung fetch never holds its waiters forever. 0 means DefaultMaxWait;
+	// a negative value waits until the fetch ends or the waiter's context
+	// is done.
 	MaxWait time.Duration
 
 	mu    sync.Mutex
@@ -54,8 +60,11 @@ func (c *Coalescer) Do(ctx context.Context, key []byte, fetch FetchFunc) (e *Ent
 		cl.waiters++
 		c.mu.Unlock()
 		var timeout <-chan time.Time
-		if c.MaxWait > 0 {
-			t := time.NewTimer(c.MaxWait)
+		if wait := c.MaxWait; wait >= 0 {
+			if wait == 0 {
+				wait = DefaultMaxWait
+			}
+			t := time.NewTimer(wait)
 			defer t.Stop()
 			timeout = t.C
 		}

@@ -97,7 +97,8 @@ type Entry struct {
 type EntryInput struct {
 	Status int
 	// Header is the origin's response header, already stripped of
-	// hop-by-hop fields. Values must be real strings, not views of reused
+	// hop-by-hop fields. Age is not stored (it seeds the entry's age and
+	// the edge writes its own). Values must be real strings, not views of reused
 	// buffers.
 	Header []Field
 	// Body is copied.
@@ -140,9 +141,11 @@ func NewEntry(in EntryInput) *Entry {
 		case equalFoldString(f.Name, "Last-Modified") && e.lastModified == "":
 			e.lastModified = f.Value
 		case equalFoldString(f.Name, "Age"):
+			// The edge writes its own Age; the origin's seeds initialAge.
 			if age := parseSeconds([]byte(strings.TrimSpace(f.Value)), true); age > e.initialAge {
 				e.initialAge = age
 			}
+			continue
 		case equalFoldString(f.Name, "Content-Encoding"):
 			switch strings.ToLower(strings.TrimSpace(f.Value)) {
 			case "gzip":
@@ -232,7 +235,7 @@ func (e *Entry) Validators() (ifNoneMatch, ifModifiedSince string) {
 // notModifiedSkip are fields a 304 must not overwrite in the stored header
 // (RFC 9111 §3.2: the body, its length and coding stay the stored ones).
 func notModifiedSkip(name string) bool {
-	return equalFoldString(name, "Content-Length") || equalFoldString(name, "Content-Encoding") ||
+	return equalFoldString(name, "Age") || equalFoldString(name, "Content-Length") || equalFoldString(name, "Content-Encoding") ||
 		equalFoldString(name, "Transfer-Encoding") || equalFoldString(name, "Content-Range") ||
 		equalFoldString(name, "Set-Cookie")
 }
@@ -295,12 +298,12 @@ func (e *Entry) Refresh(p *TTLPolicy, notModified []Field, requestTime, response
 	return n, d
 }
 
-// size is the entry's cost in bytes: key, header, body and a fixed overhead
-// for the structs, so that max_size bounds real memory.
+// size is the entry's cost in bytes without its key: header, body and a
+// fixed overhead for the structs, so that max_size bounds real memory.
 func (e *Entry) size() int64 {
 	const overhead = 256 // Entry, slice headers and the store's bookkeeping
 	const perField = 32  // two string headers
-	n := int64(overhead + len(e.key) + len(e.Body) + len(e.etag) + len(e.lastModified))
+	n := int64(overhead + len(e.Body) + len(e.etag) + len(e.lastModified))
 	for _, f := range e.Header {
 		n += int64(perField + len(f.Name) + len(f.Value))
 	}

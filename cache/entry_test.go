@@ -17,6 +17,9 @@ func TestEntryAgeUsesOriginAgeAndFetchDelay(t *testing.T) {
 	if !e.Fresh(t0.Add(67*time.Second)) || e.Fresh(t0.Add(68*time.Second)) {
 		t.Error("fresh until age reaches max-age")
 	}
+	if _, ok := Fields(e.Header).Get("Age"); ok {
+		t.Error("the origin's Age header was stored")
+	}
 	if e.AgeSeconds(t0.Add(-time.Minute)) != 32 {
 		t.Error("a clock step back must not make age negative")
 	}

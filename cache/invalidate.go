@@ -166,12 +166,8 @@ func (s *Store) InvalidationRecords() int {
 	return n
 }
 
-// match returns the newest record matching key's distribution and path.
-func (t *invTable) match(key []byte) (invRecord, bool) {
-	dist, path, ok := KeyParts(key)
-	if !ok {
-		return invRecord{}, false
-	}
+// match returns the newest record matching a key's distribution and path.
+func (t *invTable) match(dist, path []byte) (invRecord, bool) {
 	d := t.dists[string(dist)]
 	if d == nil {
 		return invRecord{}, false
@@ -191,14 +187,14 @@ func (s *Store) invalidated(e *Entry) bool {
 	if t == nil {
 		return false
 	}
-	dist, _, ok := KeyParts(e.key)
+	dist, path, ok := KeyParts(e.key)
 	if !ok {
 		return false
 	}
 	if d := t.dists[string(dist)]; d == nil || d.latest < e.seq {
 		return false
 	}
-	r, ok := t.match(e.key)
+	r, ok := t.match(dist, path)
 	return ok && r.seq > e.seq
 }
 
@@ -209,6 +205,10 @@ func (s *Store) invalidatedSince(key []byte, t time.Time) bool {
 	if tab == nil {
 		return false
 	}
-	r, ok := tab.match(key)
+	dist, path, ok := KeyParts(key)
+	if !ok {
+		return false
+	}
+	r, ok := tab.match(dist, path)
 	return ok && !r.at.Before(t)
 }

@@ -319,3 +319,32 @@ func appendAllCookies(dst, cookie []byte) []byte {
 	}
 	return dst
 }
+
+// AppendVary appends the Vary value the viewer should see for an origin's
+// Vary: CloudFront keeps only the names the cache actually varies on —
+// Accept-Encoding when the policy compresses, Cookie when cookies are keyed,
+// the keyed headers — and "*"; other names are dropped, since the cached
+// object does not vary on them. Names keep the origin's spelling.
+func (p *KeyPolicy) AppendVary(dst, vary []byte) []byte {
+	first := true
+	for len(vary) > 0 {
+		var item []byte
+		item, vary = cut(vary, ',')
+		name := bytes.TrimSpace(item)
+		keep := string(name) == "*" ||
+			((p.Gzip || p.Brotli) && asciiEqualFold(name, "accept-encoding")) ||
+			(p.Cookies != None && asciiEqualFold(name, "cookie"))
+		for _, h := range p.Headers {
+			keep = keep || asciiEqualFold(name, h)
+		}
+		if !keep || len(name) == 0 {
+			continue
+		}
+		if !first {
+			dst = append(dst, ", "...)
+		}
+		first = false
+		dst = append(dst, name...)
+	}
+	return dst
+}

@@ -277,3 +277,16 @@ func BenchmarkAppendKey(b *testing.B) {
 		buf, _ = p.AppendKey(buf[:0], "site", r)
 	}
 }
+
+func TestAppendVary(t *testing.T) {
+	p := &KeyPolicy{Headers: []string{"x-device"}, Cookies: List, CookieNames: []string{"a"}, Gzip: true}
+	if got := string(p.AppendVary(nil, []byte("User-Agent, Accept-Encoding,X-Device , cookie, Origin"))); got != "Accept-Encoding, X-Device, cookie" {
+		t.Errorf("AppendVary = %q", got)
+	}
+	if got := string((&KeyPolicy{}).AppendVary(nil, []byte("Accept-Encoding, User-Agent"))); got != "" {
+		t.Errorf("AppendVary without compression = %q", got)
+	}
+	if got := string((&KeyPolicy{}).AppendVary(nil, []byte("*"))); got != "*" {
+		t.Errorf("AppendVary(*) = %q", got)
+	}
+}

@@ -164,15 +164,16 @@ func (s *Store) Set(key []byte, e *Entry) bool {
 	if e.requestTime.IsZero() {
 		e.requestTime = e.storedAt
 	}
-	e.key = bytes.Clone(key)
-	e.cost = e.size()
-	if e.cost > s.maxObject {
+	cost := e.size() + int64(len(key))
+	if cost > s.maxObject {
 		s.rejected.Add(1)
 		return false
 	}
-	if s.invalidatedSince(e.key, e.requestTime) {
+	if s.invalidatedSince(key, e.requestTime) {
 		return false
 	}
+	e.key = bytes.Clone(key)
+	e.cost = cost
 	e.seq = s.seq.Add(1)
 	remaining := max(e.decision.TTL-e.initialAge, 0)
 	life := remaining + max(s.keepExpired, e.decision.StaleWhileRevalidate, e.decision.StaleIfError)
