@@ -111,6 +111,9 @@ type ACMEManager struct {
 	regMu      sync.Mutex
 	registered bool
 
+	// runMu makes Maintain calls one at a time, so no domain is ordered twice.
+	runMu sync.Mutex
+
 	mu       sync.RWMutex
 	http01   map[string][]byte           // challenge path → key authorisation
 	tlsALPN  map[string]*tls.Certificate // domain → challenge certificate
@@ -287,6 +290,8 @@ func (m *ACMEManager) Run(ctx context.Context) {
 // The returned time may be in the past (an attempt is due) or far ahead;
 // Run clamps its wait to between 1 s and 24 h.
 func (m *ACMEManager) Maintain(ctx context.Context) time.Time {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
 	now := m.now()
 	for _, d := range m.domains {
 		m.mu.RLock()

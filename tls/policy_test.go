@@ -159,7 +159,11 @@ func TestPolicyOpenSSL(t *testing.T) {
 	run := func(t *testing.T, addr string, args ...string) (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		a := append([]string{"s_client", "-connect", addr, "-servername", "lb.test", "-brief"}, args...)
+		a := []string{"s_client", "-connect", addr, "-brief"}
+		if !slices.Contains(args, "-noservername") {
+			a = append(a, "-servername", "lb.test")
+		}
+		a = append(a, args...)
 		cmd := exec.CommandContext(ctx, bin, a...)
 		out, err := cmd.CombinedOutput()
 		return err == nil && strings.Contains(string(out), "CONNECTION ESTABLISHED"), string(out)
@@ -180,6 +184,8 @@ func TestPolicyOpenSSL(t *testing.T) {
 			{[]string{"-tls1_2", "-cipher", "DES-CBC3-SHA:@SECLEVEL=0"}, false, ""},
 			{[]string{"-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"}, true, "Ciphersuite: ECDHE-RSA-AES128-GCM-SHA256"},
 			{[]string{"-tls1_3", "-ciphersuites", "TLS_AES_128_CCM_8_SHA256"}, false, ""},
+			{[]string{"-alpn", "foo"}, true, "Protocol version: TLSv1.3"},
+			{[]string{"-noservername"}, true, "Protocol version: TLSv1.3"},
 		},
 		"ELBSecurityPolicy-2016-08": {
 			{[]string{"-tls1", "-cipher", "ECDHE-RSA-AES128-SHA:@SECLEVEL=0"}, true, "Protocol version: TLSv1\n"},

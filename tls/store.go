@@ -36,7 +36,7 @@ type Options struct {
 	// ACME, when set, adds its issued certificates to the store and answers
 	// TLS-ALPN-01 challenges on this listener.
 	ACME *ACMEManager
-	// Logger receives certificate events; nil means slog.Default().
+	// Logger receives load events; nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -104,7 +104,9 @@ func (s *Store) Reload(sources []CertSource, opts Options) error {
 		m.subscribe(s.rebuild)
 	}
 	s.rebuildLocked()
+	n := len(s.snap.Load().entries)
 	s.mu.Unlock()
+	opts.Logger.Info("tls: certificates loaded", "listener", opts.Listener, "certificates", n, "policy", p.Name)
 	return nil
 }
 

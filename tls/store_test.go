@@ -406,3 +406,36 @@ func TestFactsPlainAndTLS(t *testing.T) {
 		t.Error("protocol names")
 	}
 }
+
+// FuzzPick feeds arbitrary SNI names to the selection: it must never panic,
+// must always return a certificate, and must not allocate.
+func FuzzPick(f *testing.F) {
+	ca := newTestCA(f)
+	s, err := NewStore([]CertSource{
+		ca.src(f, "default", "p256", "default.test"),
+		ca.src(f, "wild", "p256", "*.example.com"),
+		ca.src(f, "app", "rsa2048", "app.example.com"),
+	}, Options{Logger: quietLogger()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	sn := s.snap.Load()
+	for _, seed := range []string{"", ".", "..", "*.example.com", "a.example.com.", "APP.EXAMPLE.COM",
+		".example.com", "a..example.com", strings.Repeat("a", 300), "\x00.example.com", "ä.example.com"} {
+		f.Add(seed, true)
+	}
+	f.Fuzz(func(t *testing.T, name string, tls13 bool) {
+		h := &tls.ClientHelloInfo{ServerName: name, SupportedVersions: []uint16{tls.VersionTLS12},
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, SupportedCurves: []tls.CurveID{tls.CurveP256}}
+		if tls13 {
+			h.SupportedVersions = []uint16{tls.VersionTLS13}
+			h.SignatureSchemes = []tls.SignatureScheme{tls.ECDSAWithP256AndSHA256}
+		}
+		if sn.pick(h) == nil {
+			t.Fatalf("no certificate for %q", name)
+		}
+		if a := testing.AllocsPerRun(10, func() { sn.pick(h) }); a != 0 {
+			t.Fatalf("%q: %v allocs", name, a)
+		}
+	})
+}
