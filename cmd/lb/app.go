@@ -21,6 +21,7 @@ import (
 	"github.com/switchyard/switchyard/internal/obs"
 	"github.com/switchyard/switchyard/internal/runtime"
 	"github.com/switchyard/switchyard/l7"
+	tlsx "github.com/switchyard/switchyard/tls"
 )
 
 // snapshot is one compiled config: immutable once published. Requests
@@ -53,6 +54,12 @@ type liveListener struct {
 	sock *socket
 	srv  *l7.Server
 	cfg  config.Listener // the settings srv was built with
+	// HTTPS only: the certificate store outlives snapshots (a reload calls
+	// Reload on it), and the ACME manager lives as long as its acme block.
+	store    *tlsx.Store
+	acme     *tlsx.ACMEManager
+	acmeCfg  *config.ACME
+	acmeStop context.CancelFunc
 }
 
 // app is a running lb: what outlives snapshots (sockets, target state,
@@ -195,6 +202,15 @@ type prepared struct {
 	snap      *snapshot
 	newSocks  map[string]*socket
 	accessLog *obs.AccessLog
+	tls       map[string]*tlsPrep // HTTPS listeners by socket key
+}
+
+// tlsPrep is an HTTPS listener's checked certificate setup.
+type tlsPrep struct {
+	sources []tlsx.CertSource
+	opts    tlsx.Options
+	store   *tlsx.Store // used when the listener gets a new server
+	acme    *tlsx.ACMEManager
 }
 
 // compileLocked builds everything a snapshot needs without changing what
@@ -227,9 +243,9 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 	}
 	for i, lc := range cfg.Listeners {
 		switch strings.ToUpper(lc.Protocol) {
-		case "", "HTTP":
+		case "", "HTTP", "HTTPS":
 		default:
-			errs = append(errs, fmt.Sprintf("listeners[%d] (%s): protocol %s is not served by this build of lb yet (HTTP only)", i, lc.Name, lc.Protocol))
+			errs = append(errs, fmt.Sprintf("listeners[%d] (%s): protocol %s is not served by this build of lb yet (HTTP and HTTPS only)", i, lc.Name, lc.Protocol))
 			continue
 		}
 		if _, dup := s.routers[sockKey(lc)]; dup {
@@ -252,7 +268,7 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 		return nil, errConfig{errors.New(strings.Join(errs, "\n"))}
 	}
 
-	p := &prepared{snap: s, newSocks: make(map[string]*socket)}
+	p := &prepared{snap: s, newSocks: make(map[string]*socket), tls: make(map[string]*tlsPrep)}
 	defer func() {
 		if err != nil {
 			for _, sk := range p.newSocks {
@@ -261,6 +277,20 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 			p.accessLog.Close()
 		}
 	}()
+	for i, lc := range cfg.Listeners {
+		if !strings.EqualFold(lc.Protocol, "HTTPS") {
+			continue
+		}
+		tp, terr := a.prepareTLS(lc)
+		if terr != nil {
+			errs = append(errs, fmt.Sprintf("listeners[%d] (%s): %v", i, lc.Name, terr))
+			continue
+		}
+		p.tls[sockKey(lc)] = tp
+	}
+	if len(errs) > 0 {
+		return nil, errConfig{errors.New(strings.Join(errs, "\n"))}
+	}
 	for i, lc := range cfg.Listeners {
 		key := sockKey(lc)
 		if _, ok := a.live[key]; ok {
@@ -278,6 +308,53 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 	}
 	p.accessLog = al
 	return p, nil
+}
+
+// prepareTLS loads and checks an HTTPS listener's certificates, policy
+// and acme block without touching the running listener. An ACME manager
+// is kept when the acme block did not change.
+func (a *app) prepareTLS(lc config.Listener) (*tlsPrep, error) {
+	tp := &tlsPrep{
+		sources: tlsx.FromConfig(lc.Certificates),
+		opts:    tlsx.Options{Listener: lc.Name, Policy: lc.SSLPolicy, NextProtos: []string{"http/1.1"}, Logger: a.log},
+	}
+	if lc.ACME != nil {
+		if ll, ok := a.live[sockKey(lc)]; ok && ll.acme != nil && reflect.DeepEqual(ll.acmeCfg, lc.ACME) {
+			tp.acme = ll.acme
+		} else {
+			o := tlsx.FromACMEConfig(lc.Name, lc.ACME)
+			// Only TLS-ALPN-01: it is answered on this listener itself. The
+			// HTTP listeners are fasthttp servers without an HTTP-01 hook.
+			o.Challenges = []string{tlsx.ChallengeTLSALPN01}
+			o.Logger = a.log
+			m, err := tlsx.NewACMEManager(o)
+			if err != nil {
+				return nil, err
+			}
+			tp.acme = m
+		}
+		tp.opts.ACME = tp.acme
+	}
+	if ll, ok := a.live[sockKey(lc)]; ok && ll.store != nil {
+		// The running store will Reload: check the certificates on a
+		// throwaway store that does not subscribe to the ACME manager.
+		vopts := tp.opts
+		vopts.ACME = nil
+		if len(tp.sources) > 0 {
+			if _, err := tlsx.NewStore(tp.sources, vopts); err != nil {
+				return nil, err
+			}
+		} else if _, ok := tlsx.Policy(lc.SSLPolicy); !ok {
+			return nil, fmt.Errorf("ssl_policy %q: unknown policy", lc.SSLPolicy)
+		}
+		return tp, nil
+	}
+	st, err := tlsx.NewStore(tp.sources, tp.opts)
+	if err != nil {
+		return nil, err
+	}
+	tp.store = st
+	return tp, nil
 }
 
 // openAccessLog opens the access log of cfg; stdout and stderr are the
@@ -363,11 +440,24 @@ func (a *app) applyLocked(cfg *config.LB) error {
 		key := sockKey(lc)
 		want[key] = true
 		r := s.routers[key]
+		tp := p.tls[key]
 		if ll, ok := a.live[key]; ok {
 			ll.sock.setMetrics(a.metrics.Listener(lc.Name))
+			if ll.store != nil && tp != nil {
+				// Certificates and policy change in place: new handshakes only.
+				if err := ll.store.Reload(tp.sources, tp.opts); err != nil {
+					a.log.Error("certificate reload", obs.KeyListener, lc.Name, obs.KeyErr, err)
+				}
+			}
+			a.setACMELocked(ll, lc, tp)
 			if serverSettingsEqual(ll.cfg, lc) {
 				ll.srv.SetRouter(r)
 				continue
+			}
+			if tp != nil && ll.store == nil {
+				ll.store = tp.store // the listener became HTTPS
+			} else if tp == nil {
+				ll.store = nil // the listener became HTTP
 			}
 			// Settings the server was built with changed: a new server takes
 			// over the same socket, the old one finishes its requests.
@@ -381,6 +471,10 @@ func (a *app) applyLocked(cfg *config.LB) error {
 			continue
 		}
 		ll := &liveListener{sock: p.newSocks[key]}
+		if tp != nil {
+			ll.store = tp.store
+		}
+		a.setACMELocked(ll, lc, tp)
 		if err := a.serveLocked(ll, lc, r); err != nil {
 			// NewServer only fails on a nil router, which compile excludes.
 			a.log.Error("listener start", obs.KeyListener, lc.Name, obs.KeyErr, err)
@@ -396,6 +490,7 @@ func (a *app) applyLocked(cfg *config.LB) error {
 		}
 		delete(a.live, key)
 		ll.sock.close()
+		a.setACMELocked(ll, ll.cfg, nil)
 		a.log.Info("listener closed", obs.KeyListener, ll.cfg.Name, "address", key)
 		go a.retire(ll.srv, ll.cfg.Name, cfg.ShutdownTimeout.D())
 	}
@@ -422,6 +517,28 @@ func sockKey(lc config.Listener) string {
 	return lc.Address
 }
 
+// setACMELocked makes ll run tp's ACME manager (nil: none), stopping a
+// manager the new config no longer uses.
+func (a *app) setACMELocked(ll *liveListener, lc config.Listener, tp *tlsPrep) {
+	var m *tlsx.ACMEManager
+	if tp != nil {
+		m = tp.acme
+	}
+	if ll.acme == m {
+		return
+	}
+	if ll.acmeStop != nil {
+		ll.acmeStop()
+		ll.acme, ll.acmeCfg, ll.acmeStop = nil, nil, nil
+	}
+	if m == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(a.hctx)
+	ll.acme, ll.acmeCfg, ll.acmeStop = m, lc.ACME, cancel
+	go m.Run(ctx)
+}
+
 // serveLocked starts a server for lc with router r on ll's socket.
 func (a *app) serveLocked(ll *liveListener, lc config.Listener, r *l7.Router) error {
 	srv, err := l7.NewServer(r, l7.ServerOptions{Listener: lc, Observer: a, Logger: a.log})
@@ -429,9 +546,12 @@ func (a *app) serveLocked(ll *liveListener, lc config.Listener, r *l7.Router) er
 		return err
 	}
 	ll.srv, ll.cfg = srv, lc
-	h := ll.sock.handoff()
+	var ln net.Listener = ll.sock.handoff()
+	if ll.store != nil {
+		ln = ll.store.Listener(ln)
+	}
 	go func() {
-		if err := srv.Serve(h); err != nil {
+		if err := srv.Serve(ln); err != nil {
 			a.log.Error("serve", obs.KeyListener, lc.Name, obs.KeyErr, err)
 		}
 	}()
@@ -454,6 +574,8 @@ func serverSettingsEqual(a, b config.Listener) bool {
 	strip := func(l config.Listener) config.Listener {
 		l.Rules, l.DefaultAction = nil, config.Action{}
 		l.XFF, l.XFFClientPort, l.DesyncMitigation = "", false, ""
+		// The certificate store reloads in place.
+		l.SSLPolicy, l.Certificates, l.ACME = "", nil, nil
 		return l
 	}
 	return reflect.DeepEqual(strip(a), strip(b))
