@@ -298,6 +298,18 @@ func (e *Entry) Refresh(p *TTLPolicy, notModified []Field, requestTime, response
 	return n, d
 }
 
+// complete reports whether the body has the length the header announces
+// (CloudFront does not cache an answer whose Content-Length does not match
+// the bytes received).
+func (e *Entry) complete() bool {
+	cl, ok := Fields(e.Header).Get("Content-Length")
+	if !ok {
+		return true
+	}
+	n, ok := parseDigits([]byte(cl))
+	return ok && n == int64(len(e.Body))
+}
+
 // size is the entry's cost in bytes without its key: header, body and a
 // fixed overhead for the structs, so that max_size bounds real memory.
 func (e *Entry) size() int64 {

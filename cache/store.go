@@ -73,7 +73,7 @@ type Store struct {
 	invMu sync.Mutex // serialises writers of inv
 	inv   atomic.Pointer[invTable]
 
-	hits, misses, rejected atomic.Uint64
+	hits, misses, rejected, truncated atomic.Uint64
 }
 
 var (
@@ -148,7 +148,9 @@ func (s *Store) Get(key []byte) (*Entry, Status) {
 // Set stores e under key (copied) and reports whether the store accepted it
 // for admission; ristretto applies it asynchronously and its admission
 // policy may still drop it. Set refuses entries whose Decision says not to
-// store, entries over MaxObjectSize, entries already stored, and entries
+// store, entries over MaxObjectSize, entries already stored, entries whose
+// Content-Length disagrees with the body (a truncated answer, or a HEAD
+// answer that must never stand in for the GET sharing its key), and entries
 // whose origin request started before a matching invalidation (so a fetch in
 // flight during an invalidation cannot put old content back). Set takes
 // ownership of e; call it before sharing e with other goroutines (inside the
@@ -167,6 +169,10 @@ func (s *Store) Set(key []byte, e *Entry) bool {
 	cost := e.size() + int64(len(key))
 	if cost > s.maxObject {
 		s.rejected.Add(1)
+		return false
+	}
+	if !e.complete() {
+		s.truncated.Add(1)
 		return false
 	}
 	if s.invalidatedSince(key, e.requestTime) {
@@ -193,15 +199,17 @@ type Stats struct {
 	Hits     uint64  `json:"hits"`
 	Misses   uint64  `json:"misses"`
 	HitRatio float64 `json:"hit_ratio"`
-	// Rejected counts Sets refused for exceeding MaxObjectSize.
-	Rejected uint64 `json:"rejected"`
+	// Rejected counts Sets refused for exceeding MaxObjectSize, Truncated
+	// those whose body disagreed with their Content-Length.
+	Rejected  uint64 `json:"rejected"`
+	Truncated uint64 `json:"truncated"`
 }
 
 // Stats returns the current counters. Hits are lookups that found a fresh
 // entry; every other lookup (miss, stale) counts as a miss. Objects and Bytes
 // trail Sets until ristretto has applied them.
 func (s *Store) Stats() Stats {
-	st := Stats{Hits: s.hits.Load(), Misses: s.misses.Load(), Rejected: s.rejected.Load()}
+	st := Stats{Hits: s.hits.Load(), Misses: s.misses.Load(), Rejected: s.rejected.Load(), Truncated: s.truncated.Load()}
 	if m := s.c.Metrics; m != nil {
 		st.Objects = int64(m.KeysAdded()) - int64(m.KeysEvicted())
 	}

@@ -118,6 +118,18 @@ func TestStoreRefusals(t *testing.T) {
 		if s.Stats().Rejected != 1 {
 			t.Errorf("rejected = %d", s.Stats().Rejected)
 		}
+		if s.Set(mustKey("d", "/short"), entry(t, &p, now, 200, "max-age=60", "abc", Field{"Content-Length", "10"})) {
+			t.Error("truncated answer stored")
+		}
+		if s.Set(mustKey("d", "/head"), entry(t, &p, now, 200, "max-age=60", "", Field{"Content-Length", "5"})) {
+			t.Error("HEAD answer stored under the GET key")
+		}
+		if s.Stats().Truncated != 2 {
+			t.Errorf("truncated = %d", s.Stats().Truncated)
+		}
+		if !s.Set(mustKey("d", "/exact"), entry(t, &p, now, 200, "max-age=60", "abc", Field{"Content-Length", "3"})) {
+			t.Error("complete answer refused")
+		}
 		e := entry(t, &p, now, 200, "max-age=60", "x")
 		if !s.Set(mustKey("d", "/a"), e) || s.Set(mustKey("d", "/b"), e) {
 			t.Error("an entry may be stored once")

@@ -49,6 +49,12 @@ type Response struct {
 	Vary         []byte
 	// SetCookie is true when the answer carries any Set-Cookie field.
 	SetCookie bool
+	// AuthorizationUnkeyed is true when the origin request carried an
+	// Authorization header that is not in the cache key. CloudFront never
+	// does this (Authorization reaches the origin only through the key);
+	// if the edge ever does, RFC 9111 §3.5 applies: stored only with
+	// public, s-maxage or must-revalidate.
+	AuthorizationUnkeyed bool
 }
 
 // Decision is the outcome of Decide: whether to store an answer and for how
@@ -75,8 +81,8 @@ type Decision struct {
 
 // cacheControl is a parsed Cache-Control value; -1 means a directive is absent.
 type cacheControl struct {
-	noStore, noCache, private, mustRevalidate bool
-	maxAge, sMaxAge, swr, sie                 time.Duration
+	noStore, noCache, private, mustRevalidate, public bool
+	maxAge, sMaxAge, swr, sie                         time.Duration
 }
 
 // parseCacheControl reads directives case-insensitively; values may be
@@ -114,6 +120,8 @@ func parseCacheControl(v []byte) cacheControl {
 			cc.noCache = true
 		case asciiEqualFold(name, "private"):
 			cc.private = true
+		case asciiEqualFold(name, "public"):
+			cc.public = true
 		case asciiEqualFold(name, "must-revalidate"), asciiEqualFold(name, "proxy-revalidate"):
 			cc.mustRevalidate = true
 		case asciiEqualFold(name, "max-age"):
@@ -187,6 +195,9 @@ func Decide(p *TTLPolicy, r *Response, now time.Time) Decision {
 		d.StaleIfError, d.StaleIfErrorSet = cc.sie, true
 	}
 	restrictive := cc.noStore || cc.noCache || cc.private || r.SetCookie || varyStar(r.Vary)
+	if r.AuthorizationUnkeyed && !cc.public && cc.sMaxAge < 0 && !cc.mustRevalidate {
+		return notStored(d, "answer to an authorized request without public, s-maxage or must-revalidate")
+	}
 
 	switch r.Status {
 	case 200, 203, 204, 300, 301, 302, 303:

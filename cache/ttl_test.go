@@ -93,6 +93,10 @@ func TestDecideTTLRules(t *testing.T) {
 		{"416 never", def, Response{Status: 416, CacheControl: []byte("max-age=600")}, false, 0, "416 is never cached"},
 		{"custom error ttl per status", TTLPolicy{MaxTTL: time.Hour, ErrorCachingMinTTL: 10 * time.Second, ErrorTTLs: map[int]time.Duration{404: time.Minute, 503: 0}}, Response{Status: 404}, true, time.Minute, ""},
 		{"custom error ttl 0 disables", TTLPolicy{MaxTTL: time.Hour, ErrorCachingMinTTL: 10 * time.Second, ErrorTTLs: map[int]time.Duration{503: 0}}, Response{Status: 503}, false, 0, "error caching minimum ttl 0"},
+		{"unkeyed authorization not stored", def, Response{Status: 200, CacheControl: []byte("max-age=60"), AuthorizationUnkeyed: true}, false, 0, "answer to an authorized request without public, s-maxage or must-revalidate"},
+		{"unkeyed authorization with public", def, Response{Status: 200, CacheControl: []byte("public, max-age=60"), AuthorizationUnkeyed: true}, true, time.Minute, ""},
+		{"unkeyed authorization with s-maxage", def, Response{Status: 200, CacheControl: []byte("s-maxage=60"), AuthorizationUnkeyed: true}, true, time.Minute, ""},
+		{"unkeyed authorization 404", def, Response{Status: 404, AuthorizationUnkeyed: true}, false, 0, "answer to an authorized request without public, s-maxage or must-revalidate"},
 		{"zero policy caches nothing", TTLPolicy{}, Response{Status: 200, CacheControl: []byte("max-age=60")}, false, 0, "ttl 0"},
 	}
 	for _, tc := range tests {
