@@ -236,3 +236,43 @@ func TestHandlerPanicIsRecovered(t *testing.T) {
 		t.Fatalf("panics counted %d", h.srv.Counters().Panics.Load())
 	}
 }
+
+// A target that closes idle keep-alive connections quickly: the next GET
+// on the stale pooled connection is retried on a fresh one, even with a
+// single target, and the client never sees the race.
+func TestStalePooledConnectionIsRetried(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	closed := make(chan struct{}, 8)
+	addr := rawTarget(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		mu.Lock()
+		n++
+		mu.Unlock()
+		// Answer with keep-alive, then close without saying so.
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		c.Close()
+		closed <- struct{}{}
+	})
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", addr)}})
+	for i := 0; i < 3; i++ {
+		if st, _, body := h.get("/"); st != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, st, body)
+		}
+		select { // the pooled connection is now dead at the target
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("target did not close")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n != 3 {
+		t.Fatalf("target answered %d requests, want 3", n)
+	}
+}

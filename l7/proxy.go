@@ -2,6 +2,7 @@ package l7
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -247,7 +248,13 @@ func (x *exchange) forward(f *forwardAction, now time.Time) {
 		}
 		replayable := dial || (e.Retryable && idempotent && !x.req.IsBodyStream())
 		if attempt == 0 && replayable && e.Status != 503 {
-			if nb := tg.pick(&x.view, b.t); nb != nil && nb.t != b.t {
+			nb := tg.pick(&x.view, b.t)
+			if (nb == nil || nb.t == b.t) && !dial {
+				// A stale pooled connection to the only target: a fresh
+				// connection to the same target is the retry.
+				nb = b
+			}
+			if nb != nil && (nb.t != b.t || !dial) {
 				s.counters.Retries.Add(1)
 				x.rec.Retried = true
 				b = nb
@@ -466,7 +473,7 @@ func (x *exchange) finish() {
 	}
 	x.rec.ReceivedBytes += x.reqBody.n
 	if s.obs != nil {
-		s.obs.ObserveRequest(&x.rec)
+		s.observe(&x.rec)
 	}
 	s.counters.Requests.Add(1)
 	s.counters.ActiveRequests.Add(-1)
@@ -540,4 +547,16 @@ func (b *bodyStream) CloseWithError(err error) error {
 	}
 	x.finish()
 	return nil
+}
+
+// observe hands r to the observer; a panicking observer is counted and
+// logged, never fatal (it may run outside the handler's recover).
+func (s *Server) observe(r *Record) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.counters.Panics.Add(1)
+			s.log.Error("l7: observer panic", "listener", s.name, "err", fmt.Sprint(p))
+		}
+	}()
+	s.obs.ObserveRequest(r)
 }

@@ -230,7 +230,7 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 		x.rec.ErrorReason = reason
 		x.rec.Classification = "Severe"
 		x.rec.ClassificationReason = reason
-		s.obs.ObserveRequest(&x.rec)
+		s.observe(&x.rec)
 		releaseExchange(x)
 	}
 }
