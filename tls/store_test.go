@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -438,4 +439,27 @@ func FuzzPick(f *testing.F) {
 			t.Fatalf("%q: %v allocs", name, a)
 		}
 	})
+}
+
+// BenchmarkHandshake is a full TLS 1.3 handshake (ECDSA P-256, X25519) over
+// net.Pipe through the store, both sides on this goroutine pair.
+func BenchmarkHandshake(b *testing.B) {
+	ca := newTestCA(b)
+	s, err := NewStore([]CertSource{ca.src(b, "c", "p256", "lb.test")}, Options{Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cc := &tls.Config{ServerName: "lb.test", InsecureSkipVerify: true, ClientSessionCache: nil}
+	for b.Loop() {
+		a, c := net.Pipe()
+		errc := make(chan error, 1)
+		go func() { errc <- s.Server(c).Handshake(); c.Close() }()
+		if err := tls.Client(a, cc).Handshake(); err != nil {
+			b.Fatal(err)
+		}
+		a.Close()
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+	}
 }
