@@ -275,4 +275,7 @@ func TestStalePooledConnectionIsRetried(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("target answered %d requests, want 3", n)
 	}
+	if r := h.srv.Counters().Retries.Load(); r == 0 {
+		t.Fatal("no retry counted: the stale connection was never reused")
+	}
 }
