@@ -65,7 +65,7 @@ type ACMEOptions struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 	// HTTPClient talks to the CA; nil builds one trusting the system roots
-	// plus CARoots, with 30 s timeouts.
+	// plus CARoots (10 s to connect, 30 s for response headers, 60 s in all).
 	HTTPClient *http.Client
 }
 
@@ -266,6 +266,34 @@ func (m *ACMEManager) Stats() ACMEStats {
 	}
 	m.mu.RUnlock()
 	return s
+}
+
+// ACMEDomainStatus is one domain's renewal state, for the admin API.
+type ACMEDomainStatus struct {
+	Domain    string    `json:"domain"`
+	NotAfter  time.Time `json:"not_after,omitzero"` // zero until issued
+	RenewAt   time.Time `json:"renew_at,omitzero"`
+	NextTry   time.Time `json:"next_try,omitzero"` // set while failing
+	Failures  int       `json:"failures"`          // consecutive
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// Status reports each domain's renewal state.
+func (m *ACMEManager) Status() []ACMEDomainStatus {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]ACMEDomainStatus, len(m.domains))
+	for i, d := range m.domains {
+		st := ACMEDomainStatus{Domain: d.name, RenewAt: d.renewAt, NextTry: d.nextTry, Failures: d.failures}
+		if d.cert != nil {
+			st.NotAfter = d.cert.notAfter
+		}
+		if d.lastErr != nil {
+			st.LastError = d.lastErr.Error()
+		}
+		out[i] = st
+	}
+	return out
 }
 
 // Run keeps the certificates issued and renewed until ctx ends.

@@ -183,6 +183,9 @@ func TestACMECADown(t *testing.T) {
 	if st.Orders != 1 || st.Failures != 1 || st.FailingDomains != 1 || st.Issued != 0 {
 		t.Fatalf("stats after CA failure %+v", st)
 	}
+	if ds := m.Status(); len(ds) != 1 || ds[0].Failures != 1 || ds[0].LastError == "" || !ds[0].NotAfter.Equal(cached.Leaf.NotAfter) {
+		t.Fatalf("status %+v", ds)
+	}
 	if d := next.Sub(t0); d < backoffMin || d > backoffMin*11/10 {
 		t.Fatalf("first retry in %v, want 1 min (+10%% jitter)", d)
 	}
