@@ -125,3 +125,36 @@ func TestExpectContinue(t *testing.T) {
 		t.Fatalf("backend got body %q Expect %q", got.Body, got.Header.Get("Expect"))
 	}
 }
+
+// Header hygiene on the hot path (hop-by-hop stripping, X-Forwarded-*,
+// trace id, Host) allocates nothing once its buffers are warm.
+func TestHeaderHygieneAllocatesNothing(t *testing.T) {
+	var in fasthttpHeader
+	raw := "GET /a?b=1 HTTP/1.1\r\nHost: Www.Example.com\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n" +
+		"X-Forwarded-For: 203.0.113.9\r\nX-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793\r\n\r\n"
+	if err := in.parse(raw); err != nil {
+		t.Fatal(err)
+	}
+	v := &RequestView{Host: []byte("Www.Example.com"), RawHeaders: in.RawHeaders(), Client: mustAddrPort("127.0.0.1:4000"), ListenerPort: 8080}
+	var out fasthttpHeader
+	var xff, trace, host []byte
+	now := time.Now()
+	run := func() {
+		in.CopyTo(&out.RequestHeader)
+		stripRequestHopByHop(&out.RequestHeader, in.Peek("Connection"))
+		xff = appendXFF(xff[:0], v, true)
+		out.SetBytesV("X-Forwarded-For", xff)
+		trace = appendTraceID(trace[:0], in.Peek("X-Amzn-Trace-Id"), now)
+		out.SetBytesV("X-Amzn-Trace-Id", trace)
+		host = appendForwardHost(host[:0], v)
+		out.SetHostBytes(host)
+		countXFF(v)
+	}
+	run()
+	if allocs := testing.AllocsPerRun(1000, run); allocs != 0 {
+		t.Fatalf("header hygiene allocates %.1f per request", allocs)
+	}
+	if len(out.Peek("X-Hop")) != 0 || len(out.Peek("Keep-Alive")) != 0 {
+		t.Fatalf("hop-by-hop left: %s", out.Header())
+	}
+}

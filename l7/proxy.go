@@ -519,7 +519,18 @@ type bodyStream struct {
 	done bool
 }
 
+// errTargetDrained ends a response body still streaming when its target's
+// deregistration delay has run out (ALB cuts such requests too).
+var errTargetDrained = errors.New("l7: target deregistration delay elapsed")
+
 func (b *bodyStream) Read(p []byte) (int, error) {
+	if b.x.b != nil {
+		select {
+		case <-b.x.b.t.Drained():
+			return 0, errTargetDrained
+		default:
+		}
+	}
 	if b.conn != nil {
 		_ = b.conn.SetWriteDeadline(time.Now().Add(b.idle))
 	}

@@ -72,7 +72,19 @@ func (x *exchange) websocket(b *backend) {
 		s.hijacked[client] = struct{}{}
 		s.hijacked[conn] = struct{}{}
 		s.hmu.Unlock()
+		// A tunnel to a target whose deregistration delay ends is closed
+		// then; until that, it lives on (reloads never cut it).
+		stopWatch := make(chan struct{})
+		go func() {
+			select {
+			case <-b.t.Drained():
+				_ = client.Close()
+				_ = conn.Close()
+			case <-stopWatch:
+			}
+		}()
 		up, down := tunnel(client, conn, idle)
+		close(stopWatch)
 		s.hmu.Lock()
 		delete(s.hijacked, client)
 		delete(s.hijacked, conn)

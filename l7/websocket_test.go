@@ -115,3 +115,32 @@ func waitRecord(t *testing.T, r *recorder, ok func(Record) bool) Record {
 	t.Fatal("record not observed")
 	return Record{}
 }
+
+func TestWebSocketEndsWhenTargetDrained(t *testing.T) {
+	seenReq := make(chan *http.Request, 1)
+	a := wsEcho(t, seenReq)
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("ws")},
+		groups: []config.TargetGroup{group("ws", a)}})
+	c, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v", err)
+	}
+	io.WriteString(c, "ping")
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(br, buf); err != nil {
+		t.Fatal(err)
+	}
+	// Deregister with no delay: the tunnel is closed at once.
+	h.reg.Lookup("ws").Deregister([]string{a}, 0)
+	if _, err := io.ReadAll(br); err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("tunnel did not end cleanly: %v", err)
+	}
+	waitRecord(t, h.obs, func(r Record) bool { return r.Type == "ws" })
+}
