@@ -78,27 +78,33 @@ func (w *lockedWriter) String() string {
 	return w.b.String()
 }
 
-func startProc(t *testing.T, name string, env []string, args ...string) *lockedWriter {
-	t.Helper()
+// proc is a started helper program.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *lockedWriter
+}
+
+func startProc(name string, env []string, args ...string) (*proc, error) {
 	out := &lockedWriter{}
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, out.String())
-		}
-	})
-	return out
+	return &proc{name: name, cmd: cmd, out: out}, nil
+}
+
+func (p *proc) stop() {
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
 }
 
 // startPebble runs Pebble validating HTTP-01 on httpPort and TLS-ALPN-01 on
-// tlsPort of 127.0.0.1.
+// tlsPort of 127.0.0.1. Ports for Pebble and its DNS are picked free just
+// before start; another process may take one in between, so a start that
+// does not come up is retried with new ports.
 func startPebble(t *testing.T, httpPort, tlsPort int) *pebbleEnv {
 	t.Helper()
 	pebble := needTool(t, "pebble")
@@ -111,11 +117,42 @@ func startPebble(t *testing.T, httpPort, tlsPort int) *pebbleEnv {
 	if err := os.WriteFile(roots, ca.pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var logs []string
+	for attempt := 1; attempt <= 3; attempt++ {
+		env, procs, err := tryPebble(t, pebble, challtest, tmp, certPath, keyPath, ca, httpPort, tlsPort)
+		if err == nil {
+			env.roots = roots
+			t.Cleanup(func() {
+				for _, p := range procs {
+					p.stop()
+					if t.Failed() {
+						t.Logf("%s output:\n%s", p.name, p.out.String())
+					}
+				}
+			})
+			return env
+		}
+		for _, p := range procs {
+			p.stop()
+			logs = append(logs, fmt.Sprintf("%s (attempt %d):\n%s", p.name, attempt, p.out.String()))
+		}
+		logs = append(logs, err.Error())
+	}
+	t.Fatalf("pebble did not start:\n%s", strings.Join(logs, "\n"))
+	return nil
+}
+
+func tryPebble(t *testing.T, pebble, challtest, tmp, certPath, keyPath string, ca *testCA, httpPort, tlsPort int) (*pebbleEnv, []*proc, error) {
+	var procs []*proc
 	dnsPort := freeUDPTCPPort(t)
 	challMgmt := freeTCPPort(t)
-	startProc(t, challtest, nil,
+	p, err := startProc(challtest, nil,
 		"-dns01", fmt.Sprintf("127.0.0.1:%d", dnsPort), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
 		"-http01", "", "-https01", "", "-tlsalpn01", "", "-management", fmt.Sprintf("127.0.0.1:%d", challMgmt))
+	if err != nil {
+		return nil, procs, err
+	}
+	procs = append(procs, p)
 
 	listen, mgmt := freeTCPPort(t), freeTCPPort(t)
 	cfg := map[string]any{"pebble": map[string]any{
@@ -131,15 +168,19 @@ func startPebble(t *testing.T, httpPort, tlsPort int) *pebbleEnv {
 	data, _ := json.Marshal(cfg)
 	cfgPath := filepath.Join(tmp, "pebble-config.json")
 	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
-		t.Fatal(err)
+		return nil, procs, err
 	}
-	startProc(t, pebble, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"},
+	p, err = startProc(pebble, []string{"PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0"},
 		"-config", cfgPath, "-dnsserver", fmt.Sprintf("127.0.0.1:%d", dnsPort))
+	if err != nil {
+		return nil, procs, err
+	}
+	procs = append(procs, p)
 
-	env := &pebbleEnv{dir: fmt.Sprintf("https://127.0.0.1:%d/dir", listen), roots: roots,
-		mgmt: fmt.Sprintf("127.0.0.1:%d", mgmt)}
+	env := &pebbleEnv{dir: fmt.Sprintf("https://127.0.0.1:%d/dir", listen), mgmt: fmt.Sprintf("127.0.0.1:%d", mgmt)}
 	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}}
 	defer hc.CloseIdleConnections()
+	// Poll the external processes' readiness, bounded to about 10 s each.
 	for i := 0; ; i++ {
 		resp, err := hc.Get(env.dir)
 		if err == nil {
@@ -149,9 +190,9 @@ func startPebble(t *testing.T, httpPort, tlsPort int) *pebbleEnv {
 			}
 		}
 		if i == 100 {
-			t.Fatalf("pebble did not come up at %s: %v", env.dir, err)
+			return nil, procs, fmt.Errorf("pebble directory %s not up: %v", env.dir, err)
 		}
-		time.Sleep(100 * time.Millisecond) // polling an external process's readiness, bounded
+		time.Sleep(100 * time.Millisecond)
 	}
 	for i := 0; ; i++ {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", dnsPort), time.Second)
@@ -160,11 +201,11 @@ func startPebble(t *testing.T, httpPort, tlsPort int) *pebbleEnv {
 			break
 		}
 		if i == 100 {
-			t.Fatalf("challtestsrv DNS did not come up: %v", err)
+			return nil, procs, fmt.Errorf("challtestsrv DNS on %d not up: %v", dnsPort, err)
 		}
-		time.Sleep(50 * time.Millisecond) // as above
+		time.Sleep(100 * time.Millisecond)
 	}
-	return env
+	return env, procs, nil
 }
 
 // rootPool fetches Pebble's issuing root from its management port.
