@@ -94,9 +94,19 @@ func (d *decoder) has(path string) bool {
 	return ok
 }
 
-// isBad reports whether path or one of its ancestors failed to decode, so
-// later checks stay quiet about values the user already hears about.
+// isBad reports whether path, one of its ancestors or one of its
+// descendants failed to decode, so later checks stay quiet about values
+// the user already hears about (and about conclusions drawn from them,
+// such as "no condition" when the only condition had the wrong type).
 func (d *decoder) isBad(path string) bool {
+	if len(d.bad) == 0 {
+		return false
+	}
+	for b := range d.bad {
+		if path == "" || strings.HasPrefix(b, path) && len(b) > len(path) && (b[len(path)] == '.' || b[len(path)] == '[') {
+			return true
+		}
+	}
 	for {
 		if d.bad[path] {
 			return true
@@ -313,6 +323,11 @@ func (d *decoder) decodeStruct(path string, n *yaml.Node, v reflect.Value) {
 	d.eachPair(path, n, func(k, val *yaml.Node) {
 		f, ok := fields[k.Value]
 		p := join(path, k.Value)
+		if !ok && path == "" && strings.HasPrefix(k.Value, "x-") {
+			// Top-level x- keys are free for YAML anchors (as in Compose files).
+			d.nodes[p] = val
+			return
+		}
 		if !ok {
 			msg := "unknown key"
 			if s := suggest(k.Value, names); s != "" {

@@ -589,8 +589,10 @@ func (d *decoder) healthCheck(p string, h *HealthCheck, nlb bool) {
 	if nlb {
 		hi = 599
 	}
-	if err := checkMatcher(h.Matcher, 200, hi); err != nil {
-		d.errf(p+".matcher", "%v", err)
+	if h.Protocol != "TCP" {
+		if err := checkMatcher(h.Matcher, 200, hi); err != nil {
+			d.errf(p+".matcher", "%v", err)
+		}
 	}
 }
 
