@@ -200,3 +200,60 @@ func TestTargetStickinessLBCookie(t *testing.T) {
 		t.Fatalf("tampered AWSALB pinned traffic: %v", seen)
 	}
 }
+
+func TestTargetStickinessAppCookie(t *testing.T) {
+	login := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/login" {
+				http.SetCookie(w, &http.Cookie{Name: "SESSION", Value: "s-" + name})
+			}
+			w.Header().Set("X-Backend", name)
+		}
+	}
+	a := newBackend(t, "a", login("a"))
+	b := newBackend(t, "b", login("b"))
+	g := group("web", a.addr(), b.addr())
+	g.Stickiness = &config.Stickiness{Type: "app_cookie", CookieName: "SESSION", Duration: config.Duration(60e9)}
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")}, groups: []config.TargetGroup{g}})
+
+	// No application cookie yet: no load-balancer cookie, plain balancing.
+	resp, err := h.hc.Get(h.url("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == CookieApp {
+			t.Fatal("AWSALBAPP-0 set before the application set its cookie")
+		}
+	}
+	resp, err = h.hc.Get(h.url("/login"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	first := resp.Header.Get("X-Backend")
+	var app, lb string
+	for _, c := range resp.Cookies() {
+		switch c.Name {
+		case "SESSION":
+			app = c.Value
+		case CookieApp:
+			lb = c.Value
+		}
+	}
+	if app != "s-"+first || lb == "" {
+		t.Fatalf("cookies after login: app %q, lb %q", app, lb)
+	}
+	for i := 0; i < 10; i++ {
+		req, _ := http.NewRequest("GET", h.url("/"), nil)
+		req.AddCookie(&http.Cookie{Name: "SESSION", Value: app})
+		req.AddCookie(&http.Cookie{Name: CookieApp, Value: lb})
+		if _, hdr, _ := h.do(req); hdr.Get("X-Backend") != first {
+			t.Fatalf("pinned session went to %s, want %s", hdr.Get("X-Backend"), first)
+		}
+	}
+	if _, err := NewTargetGroup(config.TargetGroup{Name: "x", Stickiness: &config.Stickiness{Type: "app_cookie", CookieName: "AWSALBAPP-1"}}, h.reg.Group("x"), h.tr); err == nil {
+		t.Fatal("reserved cookie name accepted")
+	}
+}

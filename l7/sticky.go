@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -117,8 +118,63 @@ func newAffinity(group string, st *config.Stickiness) (affinity, error) {
 	switch st.Type {
 	case "lb_cookie":
 		return &lbCookie{group: group, duration: d, now: time.Now}, nil
+	case "app_cookie":
+		name := st.CookieName
+		if name == "" {
+			return nil, fmt.Errorf("app_cookie stickiness needs cookie_name")
+		}
+		for _, p := range []string{"AWSALB", "AWSALBAPP", "AWSALBTG"} {
+			if len(name) >= len(p) && strings.EqualFold(name[:len(p)], p) {
+				return nil, fmt.Errorf("cookie_name %q: names starting with %s are reserved", name, p)
+			}
+		}
+		return &appCookie{group: group, name: name, duration: d, now: time.Now}, nil
 	}
-	return nil, fmt.Errorf("stickiness type %q is not supported by l7 (lb_cookie is)", st.Type)
+	return nil, fmt.Errorf("stickiness type %q: want lb_cookie or app_cookie", st.Type)
+}
+
+// CookieApp is the load balancer's cookie of app_cookie stickiness.
+const CookieApp = "AWSALBAPP-0"
+
+// appCookie is app_cookie stickiness: when the target sets the configured
+// application cookie, the AWSALBAPP-0 cookie is set naming that target;
+// requests carrying it go back there while the target is routable. The
+// application cookie itself passes through untouched.
+type appCookie struct {
+	group, name string
+	duration    time.Duration
+	now         func() time.Time
+}
+
+func (a *appCookie) prefer(v *RequestView, s *backendSet) *backend {
+	c := cookieValue(v, CookieApp)
+	if c == nil {
+		return nil
+	}
+	addr := openCookie(CookieApp+"|"+a.group, c, a.now())
+	if addr == "" {
+		return nil
+	}
+	for i := range s.backends {
+		if s.backends[i].t.Addr == addr {
+			return &s.backends[i]
+		}
+	}
+	return nil
+}
+
+func (a *appCookie) remember(x *exchange, b *backend) {
+	scope := CookieApp + "|" + a.group
+	if len(x.resp.Header.PeekCookie(a.name)) == 0 {
+		// No new application session: refresh the window only for a
+		// client already pinned to this target.
+		c := cookieValue(&x.view, CookieApp)
+		if c == nil || openCookie(scope, c, a.now()) != b.t.Addr {
+			return
+		}
+	}
+	exp := a.now().Add(a.duration)
+	x.setCookie(CookieApp, sealCookie(scope, b.t.Addr, exp), exp)
 }
 
 func (l *lbCookie) prefer(v *RequestView, s *backendSet) *backend {
