@@ -18,10 +18,11 @@ func (g *Group) Describe() []TargetHealth {
 	ts := g.Targets()
 	out := make([]TargetHealth, 0, len(ts))
 	for _, t := range ts {
+		st, reason := t.Status()
 		out = append(out, TargetHealth{
 			ID:       t.Addr,
-			State:    t.State().String(),
-			Reason:   t.Reason(),
+			State:    st.String(),
+			Reason:   reason,
 			InFlight: max(t.InFlight(), 0),
 			Weight:   t.Weight,
 		})

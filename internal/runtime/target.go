@@ -52,9 +52,10 @@ type Target struct {
 	Addr   string // host:port, as given in the config or the API
 	Weight int    // ≥ 1; extra turns for weighted_random and Maglev
 
-	g        *Group
-	state    atomic.Int32
-	reason   atomic.Pointer[string]
+	g *Group
+	// st holds state and reason together so that readers never see the
+	// reason of one state with another.
+	st       atomic.Pointer[status]
 	inFlight atomic.Int64
 	// healthySince is the Unix-nano time the target last became healthy;
 	// slow start ramps from it.
@@ -77,21 +78,25 @@ func newTarget(g *Group, spec TargetSpec) *Target {
 	return t
 }
 
+type status struct {
+	state  State
+	reason string
+}
+
 // State returns the current state.
-func (t *Target) State() State { return State(t.state.Load()) }
+func (t *Target) State() State { return t.st.Load().state }
 
 // Reason returns the ELB reason code of the current state ("" for healthy).
-func (t *Target) Reason() string {
-	if r := t.reason.Load(); r != nil {
-		return *r
-	}
-	return ""
+func (t *Target) Reason() string { return t.st.Load().reason }
+
+// Status returns the state and its reason as one consistent pair.
+func (t *Target) Status() (State, string) {
+	s := t.st.Load()
+	return s.state, s.reason
 }
 
 func (t *Target) setState(s State, reason string) {
-	r := reason
-	t.reason.Store(&r)
-	t.state.Store(int32(s))
+	t.st.Store(&status{state: s, reason: reason})
 }
 
 // InFlight is the number of requests or flows the target is serving now.
@@ -193,8 +198,7 @@ func (t *Target) rampingAt(now time.Time, d time.Duration) bool {
 
 // copyHealth gives t the state of old (a weight change replaces a target).
 func (t *Target) copyHealth(old *Target) {
-	t.state.Store(old.state.Load())
-	t.reason.Store(old.reason.Load())
+	t.st.Store(old.st.Load())
 	t.healthySince.Store(old.healthySince.Load())
 	t.rampFrom.Store(old.rampFrom.Load())
 }
