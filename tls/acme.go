@@ -1,6 +1,7 @@
 package tls
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -436,7 +437,7 @@ func (m *ACMEManager) subscribe(f func()) {
 // every request path before any rule and, when ok, respond 200 with body as
 // text/plain. Paths outside /.well-known/acme-challenge/ never match.
 func (m *ACMEManager) HTTP01Response(path string) (body []byte, ok bool) {
-	if !strings.HasPrefix(path, "/.well-known/acme-challenge/") {
+	if !strings.HasPrefix(path, acmeChallengePrefix) {
 		return nil, false
 	}
 	m.mu.RLock()
@@ -445,11 +446,25 @@ func (m *ACMEManager) HTTP01Response(path string) (body []byte, ok bool) {
 	return body, ok
 }
 
+const acmeChallengePrefix = "/.well-known/acme-challenge/"
+
+// HTTP01ResponseBytes is HTTP01Response for a path held as bytes (fasthttp's
+// ctx.Path()); it allocates nothing. The returned body must not be modified.
+func (m *ACMEManager) HTTP01ResponseBytes(path []byte) (body []byte, ok bool) {
+	if !bytes.HasPrefix(path, []byte(acmeChallengePrefix)) {
+		return nil, false
+	}
+	m.mu.RLock()
+	body, ok = m.http01[string(path)]
+	m.mu.RUnlock()
+	return body, ok
+}
+
 // HTTP01 asks each manager in turn, for an HTTP listener shared by several
-// ACME listeners.
-func HTTP01(managers []*ACMEManager, path string) (body []byte, ok bool) {
+// ACME listeners. It allocates nothing.
+func HTTP01(managers []*ACMEManager, path []byte) (body []byte, ok bool) {
 	for _, m := range managers {
-		if body, ok = m.HTTP01Response(path); ok {
+		if body, ok = m.HTTP01ResponseBytes(path); ok {
 			return body, true
 		}
 	}

@@ -308,8 +308,14 @@ func TestACMEHTTP01Response(t *testing.T) {
 	if _, ok := m.HTTP01Response("/tok123"); ok {
 		t.Fatal("path outside the challenge directory answered")
 	}
-	if b, ok := HTTP01([]*ACMEManager{m}, "/.well-known/acme-challenge/tok123"); !ok || !bytes.Equal(b, body) {
+	ms := []*ACMEManager{m}
+	if b, ok := HTTP01(ms, []byte("/.well-known/acme-challenge/tok123")); !ok || !bytes.Equal(b, body) {
 		t.Fatalf("HTTP01 over managers: %q %v", b, ok)
+	}
+	for _, p := range [][]byte{[]byte("/index.html"), []byte("/.well-known/acme-challenge/tok123")} {
+		if a := testing.AllocsPerRun(1000, func() { HTTP01(ms, p) }); a != 0 {
+			t.Errorf("HTTP01(%s): %v allocs per request, want 0", p, a)
+		}
 	}
 	rec := httptest.NewRecorder()
 	m.HTTPHandler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "http://app.lb.test/.well-known/acme-challenge/tok123", nil))
