@@ -1,7 +1,9 @@
 package l7
 
 import (
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/internal/runtime"
@@ -106,5 +108,54 @@ func BenchmarkPick(b *testing.B) {
 				tg.Pick(v)
 			}
 		})
+	}
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) runtime.Stopper { return time.AfterFunc(time.Hour, f) }
+
+func TestSlowStartRampsNewTarget(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(1_000_000, 0)}
+	reg := runtime.NewRegistry(clk)
+	g := reg.Group("g")
+	g.Register([]runtime.TargetSpec{{Addr: "127.0.0.1:1"}, {Addr: "127.0.0.1:2"}})
+	old := g.Lookup("127.0.0.1:1")
+	old.SetHealth(true, "")
+	clk.Add(time.Hour) // the first target is long past any slow start
+	tg, err := NewTargetGroup(config.TargetGroup{Name: "g", SlowStart: config.Duration(100 * time.Second)}, g, NewTransport(TransportOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.now = clk.Now
+	g.Lookup("127.0.0.1:2").SetHealth(true, "") // becomes healthy now: ramps
+	share := func() float64 {
+		n := 0
+		for i := 0; i < 4000; i++ {
+			if tgt, _ := tg.Pick(nil); tgt.Addr == "127.0.0.1:2" {
+				n++
+			}
+		}
+		return float64(n) / 4000
+	}
+	s0 := share()
+	clk.Add(50 * time.Second)
+	s50 := share()
+	clk.Add(60 * time.Second)
+	s110 := share()
+	if !(s0 < 0.1 && s50 > 0.2 && s50 < 0.45 && s110 > 0.45 && s110 < 0.55) {
+		t.Fatalf("new target's share at 0s %.2f, 50s %.2f, 110s %.2f; want ~0, between, ~0.5", s0, s50, s110)
+	}
+	if _, err := NewTargetGroup(config.TargetGroup{Name: "g", Algorithm: "least_outstanding_requests", SlowStart: config.Duration(time.Minute)}, g, NewTransport(TransportOptions{})); err == nil {
+		t.Fatal("slow start with least_outstanding_requests accepted")
 	}
 }

@@ -2,8 +2,10 @@ package l7
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/internal/runtime"
@@ -25,6 +27,10 @@ type TargetGroup struct {
 	// the seam for target stickiness (lb_cookie, app_cookie) and future
 	// slow-start weighting.
 	affinity affinity
+	// slowStart ramps a newly healthy target's share linearly over this
+	// window (0 = off); now is the clock it is measured with.
+	slowStart time.Duration
+	now       func() time.Time
 }
 
 // affinity is target-level stickiness. prefer returns the backend the
@@ -60,6 +66,13 @@ func NewTargetGroup(cfg config.TargetGroup, g *runtime.Group, tr *Transport) (*T
 	default:
 		return nil, fmt.Errorf("l7: target group %s: unknown algorithm %q", cfg.Name, cfg.Algorithm)
 	}
+	if d := cfg.SlowStart.D(); d > 0 {
+		if tg.algo == algoLeastOutstanding {
+			return nil, fmt.Errorf("l7: target group %s: slow_start cannot be combined with least_outstanding_requests", cfg.Name)
+		}
+		tg.slowStart = d
+		tg.now = time.Now
+	}
 	if st := cfg.Stickiness; st != nil && st.Type != "" {
 		a, err := newAffinity(cfg.Name, st)
 		if err != nil {
@@ -94,5 +107,43 @@ func (tg *TargetGroup) pick(v *RequestView, avoid *runtime.Target) *backend {
 			return b
 		}
 	}
-	return tg.pickFrom(s, avoid)
+	b := tg.pickFrom(s, avoid)
+	if tg.slowStart > 0 && len(s.backends) > 1 {
+		now := tg.now()
+		// A ramping target keeps a pick with probability equal to its ramp
+		// fraction, else the balancer picks again: its share grows
+		// linearly from ~0 to full over the window (elb.md §2.3).
+		for range 3 {
+			f := tg.ramp(s, b, now)
+			if f >= 1 || rand.Float64() < f {
+				break
+			}
+			b = tg.pickFrom(s, avoid)
+		}
+	}
+	return b
+}
+
+// ramp returns b's slow-start fraction in [0, 1]: 1 when it is not in slow
+// start. A target is in slow start during the window after it became
+// healthy, when at least one other routable target is not.
+func (tg *TargetGroup) ramp(s *backendSet, b *backend, now time.Time) float64 {
+	since := b.t.HealthySince()
+	if since.IsZero() {
+		return 1
+	}
+	el := now.Sub(since)
+	if el >= tg.slowStart {
+		return 1
+	}
+	for i := range s.backends {
+		o := &s.backends[i]
+		if o == b {
+			continue
+		}
+		if hs := o.t.HealthySince(); hs.IsZero() || now.Sub(hs) >= tg.slowStart {
+			return float64(el) / float64(tg.slowStart)
+		}
+	}
+	return 1
 }
