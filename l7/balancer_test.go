@@ -122,7 +122,9 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
 }
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) runtime.Stopper { return time.AfterFunc(time.Hour, f) }
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) runtime.Stopper {
+	return time.AfterFunc(time.Hour, f)
+}
 
 func TestSlowStartRampsNewTarget(t *testing.T) {
 	clk := &fakeClock{now: time.Unix(1_000_000, 0)}
