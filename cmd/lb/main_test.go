@@ -62,10 +62,14 @@ func TestValidateGolden(t *testing.T) {
 		t.Fatalf("bad config: exit %d, stdout %q", code, out)
 	}
 	lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
-	// Three items are bad (shutdown_timeout, listeners[0], target_groups[0]):
-	// each must be reported, not only the first.
-	if len(lines) < 3 {
-		t.Errorf("bad config has 3 bad items, %d errors reported:\n%s", len(lines), errOut)
+	// Every problem is reported, not only the first: decode errors,
+	// unknown keys and cross-checks alike.
+	for _, want := range []string{"shutdown_timeout", "listeners[0].idle_timeout", "listeners[0].colour",
+		"listeners[0].rules[0].conditions.source_ip[0]", "listeners[0].rules[0].action.forward.target_group",
+		"listeners[0].rules[1].priority", "target_groups[0].deregistration_delay"} {
+		if !strings.Contains(errOut, ": "+want+": ") {
+			t.Errorf("errors lack %s:\n%s", want, errOut)
+		}
 	}
 	for _, l := range lines {
 		if !errorLine.MatchString(l) {

@@ -73,6 +73,7 @@ func TestSIGTERMDrain(t *testing.T) {
 	p := startBinary(t, "-config", path)
 	web := p.waitLog(t, "listening")["address"].(string)
 	admin := "http://" + p.waitLog(t, "admin listening")["address"].(string)
+	p.waitLog(t, "lb started") // logged once ready
 	c := newClient()
 	if code, _, _ := get(t, c, admin+"/readyz"); code != 200 {
 		t.Fatalf("readyz before drain: %d", code)
