@@ -463,3 +463,37 @@ func BenchmarkHandshake(b *testing.B) {
 		}
 	}
 }
+
+// TestResumption: a resumed session is logged as ALB does
+// (chosen_cert "session-reused"), across a reload too.
+func TestResumption(t *testing.T) {
+	ca := newTestCA(t)
+	src := ca.src(t, "c", "p256", "lb.test")
+	s, err := NewStore([]CertSource{src}, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, s)
+	for _, max := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cfg := &tls.Config{ServerName: "lb.test", MaxVersion: max, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		first, err := handshake(addr, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first.conn.Close()
+		if first.state.DidResume || first.server[3] != "c" {
+			t.Fatalf("%s first: resumed=%v chosen=%s", ProtocolName(max), first.state.DidResume, first.server[3])
+		}
+		if err := s.Reload([]CertSource{src}, Options{Logger: quietLogger()}); err != nil {
+			t.Fatal(err)
+		}
+		second, err := handshake(addr, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second.conn.Close()
+		if !second.state.DidResume || second.server[3] != "session-reused" {
+			t.Fatalf("%s second: resumed=%v chosen=%s", ProtocolName(max), second.state.DidResume, second.server[3])
+		}
+	}
+}
