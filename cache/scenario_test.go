@@ -14,15 +14,16 @@ import (
 )
 
 // miniEdge is the edge's per-request cache flow written against this
-// package's API with net/http, so scenario tests can drive a real origin on
-// 127.0.0.1:0 and check both what the viewer got and what the origin saw.
+// package's API (KeyPolicy, Flow) with net/http, so scenario tests drive a
+// real origin on 127.0.0.1:0 and check both what the viewer got and what the
+// origin saw.
 type miniEdge struct {
 	t      *testing.T
-	origin string
+	origin atomic.Pointer[string]
 	store  *Store
 	coal   Coalescer
 	policy *KeyPolicy
-	ttl    TTLPolicy
+	flow   *Flow
 	clock  *fakeClock
 	client *http.Client
 }
@@ -46,8 +47,11 @@ func newMiniEdge(t *testing.T, origin http.Handler, policy *KeyPolicy) *miniEdge
 	clock := &fakeClock{}
 	clock.ns.Store(t0.UnixNano())
 	s := newStore(t, Options{MaxSize: 8 << 20, Now: clock.Now})
-	return &miniEdge{t: t, origin: srv.URL, store: s, policy: policy, ttl: DefaultTTLPolicy(), clock: clock,
-		client: &http.Client{Timeout: 10 * time.Second}}
+	m := &miniEdge{t: t, store: s, policy: policy, clock: clock, client: &http.Client{Timeout: 10 * time.Second}}
+	m.origin.Store(&srv.URL)
+	m.flow = &Flow{Store: s, Coalescer: &m.coal, TTL: DefaultTTLPolicy(), Collapse: policy.Collapsible(),
+		Compress: policy.Gzip || policy.Brotli, KeepSetCookie: policy.Cookies != None}
+	return m
 }
 
 func (m *miniEdge) get(path, query string, h http.Header) viewerAnswer {
@@ -58,50 +62,24 @@ func (m *miniEdge) get(path, query string, h http.Header) viewerAnswer {
 		AcceptEncoding: []byte(h.Get("Accept-Encoding")), Header: headerPeeker(h)}
 	var buf [256]byte
 	key, enc := m.policy.AppendKey(buf[:0], "site", &r)
-	key = append([]byte(nil), key...)
-	now := m.clock.Now()
-
-	e, st := m.store.Get(key)
-	if st == Fresh {
-		return m.answer(e, "Hit", h)
+	e, res, err := m.flow.Serve(context.Background(), key, enc, func(ctx context.Context, v Validators) (*OriginAnswer, error) {
+		return m.fetch(ctx, path, query, h, enc, v)
+	})
+	m.store.Wait() // Sets are asynchronous; tests want them applied
+	if err != nil {
+		return viewerAnswer{status: 502, result: res.String()}
 	}
-	if st == Stale && e.StaleWhileRevalidate(now) {
-		go m.fetch(context.Background(), key, path, query, h, enc, e)
-		return m.answer(e, "Hit", h)
-	}
-	fetch := func(ctx context.Context) (*Entry, bool, error) { return m.fetch(ctx, key, path, query, h, enc, e) }
-	if !m.policy.Collapsible() {
-		fetch = nil
-	}
-	var got *Entry
-	var err error
-	if fetch != nil {
-		got, _, err = m.coal.Do(context.Background(), key, fetch)
-	} else {
-		got, _, err = m.fetch(context.Background(), key, path, query, h, enc, e)
-	}
-	if err != nil || got.Status >= 500 {
-		if e != nil && e.StaleIfError(m.clock.Now()) {
-			return m.answer(e, "RefreshHit", h)
-		}
-		if err != nil {
-			return viewerAnswer{status: 502, result: "Error"}
-		}
-	}
-	if got.Refreshed() {
-		return m.answer(got, "RefreshHit", h)
-	}
-	return m.answer(got, "Miss", h)
+	return m.answer(e, res.String(), h)
 }
 
-func (m *miniEdge) fetch(ctx context.Context, key []byte, path, query string, h http.Header, enc Encoding, stale *Entry) (*Entry, bool, error) {
-	u := m.origin + path
+func (m *miniEdge) fetch(ctx context.Context, path, query string, h http.Header, enc Encoding, v Validators) (*OriginAnswer, error) {
+	u := *m.origin.Load() + path
 	if q := m.policy.AppendQuery(nil, []byte(query)); len(q) > 0 {
 		u += "?" + string(q)
 	}
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	for _, name := range m.policy.Headers {
 		if v := h.Get(name); v != "" {
@@ -112,63 +90,45 @@ func (m *miniEdge) fetch(ctx context.Context, key []byte, path, query string, h 
 		req.Header.Set("Cookie", string(c))
 	}
 	req.Header.Set("Accept-Encoding", enc.Token())
-	if stale != nil {
-		inm, ims := stale.Validators()
-		if inm != "" {
-			req.Header.Set("If-None-Match", inm)
-		}
-		if ims != "" {
-			req.Header.Set("If-Modified-Since", ims)
-		}
+	if v.IfNoneMatch != "" {
+		req.Header.Set("If-None-Match", v.IfNoneMatch)
+	}
+	if v.IfModifiedSince != "" {
+		req.Header.Set("If-Modified-Since", v.IfModifiedSince)
 	}
 	reqTime := m.clock.Now()
 	resp, err := m.client.Do(req)
 	if err != nil {
-		return nil, true, fmt.Errorf("origin: %w", err)
+		return nil, fmt.Errorf("origin: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	respTime := m.clock.Now()
 	var fields []Field
 	for name, vs := range resp.Header {
 		for _, v := range vs {
 			fields = append(fields, Field{name, v})
 		}
 	}
-	if resp.StatusCode == http.StatusNotModified && stale != nil {
-		n, d := stale.Refresh(&m.ttl, fields, reqTime, respTime)
-		if d.Store {
-			m.store.Set(key, n)
-			m.store.Wait()
-		}
-		return n, d.Store, nil
-	}
-	fr := Fields(fields).Response(resp.StatusCode)
-	d := Decide(&m.ttl, &fr, respTime)
-	e := NewEntry(EntryInput{Status: resp.StatusCode, Header: fields, Body: body, Decision: d, RequestTime: reqTime, ResponseTime: respTime})
-	ct, _ := Fields(fields).Get("Content-Type")
-	ce, _ := Fields(fields).Get("Content-Encoding")
-	if enc != Identity && Compressible(resp.StatusCode, []byte(ct), []byte(ce), int64(len(body))) {
-		if c, err := Compress(e, enc); err == nil {
-			e = c
-		}
-	}
-	if d.Store {
-		m.store.Set(key, e)
-		m.store.Wait()
-	}
-	return e, d.Store, nil
+	return &OriginAnswer{Status: resp.StatusCode, Header: fields, Body: body, RequestTime: reqTime, ResponseTime: m.clock.Now()}, nil
 }
 
 func (m *miniEdge) answer(e *Entry, result string, h http.Header) viewerAnswer {
+	if e.Status >= 400 {
+		result = "Error"
+	}
 	a := viewerAnswer{status: e.Status, result: result, header: http.Header{}, body: string(e.Body)}
 	for _, f := range e.Header {
 		a.header.Add(f.Name, f.Value)
 	}
 	a.header.Set("Age", fmt.Sprint(e.AgeSeconds(m.clock.Now())))
+	if vary := m.policy.AppendVary(nil, []byte(a.header.Get("Vary"))); len(vary) > 0 {
+		a.header.Set("Vary", string(vary))
+	} else {
+		a.header.Del("Vary")
+	}
 	if e.NotModified([]byte(h.Get("If-None-Match")), []byte(h.Get("If-Modified-Since"))) {
 		a.status, a.body = 304, ""
 		return a
@@ -275,8 +235,8 @@ func TestScenarioRevalidationAndStaleIfError(t *testing.T) {
 
 	// The origin goes down; within stale-if-error the stale copy is served.
 	m.clock.Advance(2 * time.Minute)
-	o.handler = nil
-	m.origin = "http://127.0.0.1:1" // nothing listens there
+	dead := "http://127.0.0.1:1" // nothing listens there
+	m.origin.Store(&dead)
 	expect(t, "origin down", m.get("/page", "", nil), 200, "RefreshHit", "page v1")
 	m.clock.Advance(10 * time.Minute)
 	expect(t, "origin down past stale-if-error", m.get("/page", "", nil), 502, "Error", "")
@@ -368,4 +328,97 @@ func TestScenarioCompressionPerEncoding(t *testing.T) {
 	if ae := o.last().Header.Get("Accept-Encoding"); ae != "" {
 		t.Errorf("identity fetch sent Accept-Encoding %q", ae)
 	}
+}
+
+func TestScenarioStaleWhileRevalidate(t *testing.T) {
+	var version atomic.Int32
+	version.Store(1)
+	o := &scriptedOrigin{handler: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60, stale-while-revalidate=30")
+		fmt.Fprintf(w, "v%d", version.Load())
+	}}
+	m := newMiniEdge(t, o, &KeyPolicy{})
+	expect(t, "first", m.get("/swr", "", nil), 200, "Miss", "v1")
+	version.Store(2)
+	m.clock.Advance(70 * time.Second)
+	// Inside the window: the stale copy at once, a background refresh.
+	expect(t, "stale while revalidating", m.get("/swr", "", nil), 200, "Hit", "v1")
+	deadline := time.Now().Add(10 * time.Second)
+	for o.count() < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	key, _ := m.policy.AppendKey(nil, "site", &Request{Method: "GET", Path: []byte("/swr")})
+	for m.coal.InFlight() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	m.store.Wait()
+	if e, st := m.store.Get(key); st != Fresh || string(e.Body) != "v2" {
+		t.Fatalf("background revalidation did not store v2: %v", st)
+	}
+	expect(t, "after background refresh", m.get("/swr", "", nil), 200, "Hit", "v2")
+	// Past the window the viewer waits for the origin.
+	version.Store(3)
+	m.clock.Advance(100 * time.Second)
+	expect(t, "past the window", m.get("/swr", "", nil), 200, "Miss", "v3")
+	if o.count() != 3 {
+		t.Errorf("origin requests = %d, want 3", o.count())
+	}
+}
+
+func TestScenarioOriginErrors(t *testing.T) {
+	var status atomic.Int32
+	status.Store(200)
+	var cc atomic.Value
+	cc.Store("max-age=60")
+	o := &scriptedOrigin{handler: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", cc.Load().(string))
+		w.WriteHeader(int(status.Load()))
+		fmt.Fprintf(w, "status %d", status.Load())
+	}}
+	m := newMiniEdge(t, o, &KeyPolicy{})
+
+	// A 5xx from the origin with a stale copy: the stale copy (no
+	// stale-if-error directive: CloudFront's older behaviour).
+	expect(t, "fill", m.get("/e", "", nil), 200, "Miss", "status 200")
+	m.clock.Advance(2 * time.Minute)
+	status.Store(503)
+	expect(t, "origin 503, stale copy", m.get("/e", "", nil), 200, "RefreshHit", "status 200")
+
+	// A 4xx is passed on, not replaced by the stale copy.
+	status.Store(404)
+	cc.Store("")
+	expect(t, "origin 404", m.get("/e", "", nil), 404, "Error", "status 404")
+	// ... and cached for the error caching minimum TTL (10 s).
+	n := o.count()
+	m.clock.Advance(9 * time.Second)
+	expect(t, "404 cached", m.get("/e", "", nil), 404, "Error", "status 404")
+	if o.count() != n {
+		t.Errorf("cached 404 went to the origin")
+	}
+	m.clock.Advance(2 * time.Second)
+	status.Store(200)
+	cc.Store("max-age=60")
+	expect(t, "404 expired", m.get("/e", "", nil), 200, "Miss", "status 200")
+
+	// stale-if-error=0 turns serve-stale off.
+	cc.Store("max-age=1, stale-if-error=0")
+	expect(t, "sie=0 fill", m.get("/sie0", "", nil), 200, "Miss", "status 200")
+	m.clock.Advance(5 * time.Second)
+	status.Store(502)
+	cc.Store("")
+	expect(t, "sie=0 origin 502", m.get("/sie0", "", nil), 502, "Error", "status 502")
+
+	// Uncacheable answers always go to the origin.
+	status.Store(200)
+	cc.Store("no-store")
+	n = o.count()
+	m.get("/ns", "", nil)
+	m.get("/ns", "", nil)
+	if o.count() != n+2 {
+		t.Errorf("no-store answer was cached")
+	}
+	// Nothing cached and the origin unreachable: Error.
+	dead := "http://127.0.0.1:1"
+	m.origin.Store(&dead)
+	expect(t, "origin down, nothing cached", m.get("/never", "", nil), 502, "Error", "")
 }
