@@ -26,5 +26,7 @@
 // TargetGroup.Pick allocate nothing.
 //
 // Target stickiness is a seam in TargetGroup (affinity): lb_cookie (AWSALB)
-// is implemented; app_cookie is refused at compile time until it is.
+// and app_cookie (AWSALBAPP-0) plug in there; slow start reweights picks
+// after the balancer. Group stickiness (AWSALBTG) belongs to the forward
+// action.
 package l7

@@ -80,3 +80,15 @@ func TestHeadChunkedAndHTTPSTargets(t *testing.T) {
 		t.Fatalf("HTTPS target: %d %q", st, body)
 	}
 }
+
+func TestHTTP10WithoutHostGetsListenerHost(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", be.addr())}})
+	if st := rawStatus(t, h.raw("GET /old HTTP/1.0\r\n\r\n")); st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	if got := be.received()[0].Host; got != h.addr {
+		t.Fatalf("backend Host %q, want the listener address %q", got, h.addr)
+	}
+}

@@ -28,7 +28,7 @@ type exchange struct {
 	req  fasthttp.Request
 	resp fasthttp.Response
 
-	host, xff, trace, loc, port []byte
+	host, xff, trace, loc, port, lhost []byte
 
 	tg        *TargetGroup
 	b         *backend
@@ -79,7 +79,14 @@ func (x *exchange) serve() {
 	v.RawQuery = ctx.URI().QueryString()
 	v.RawHeaders = h.RawHeaders()
 	v.Client = addrPort(ctx.RemoteAddr())
-	v.ListenerPort = addrPort(ctx.LocalAddr()).Port()
+	local := addrPort(ctx.LocalAddr())
+	v.ListenerPort = local.Port()
+	if len(v.Host) == 0 {
+		// HTTP/1.0 without Host: ALB sends its own name; ours is the
+		// listener's address.
+		x.lhost = local.Addr().AppendTo(x.lhost[:0])
+		v.Host = x.lhost
+	}
 	if s.https || ctx.IsTLS() {
 		v.TLS = s.tlsFacts(ctx.Conn())
 	}

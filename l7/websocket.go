@@ -58,8 +58,6 @@ func (x *exchange) websocket(b *backend) {
 	x.tHeaders = time.Now()
 	x.rec.RequestProcessing = x.tSent.Sub(x.rec.Received)
 	x.rec.TargetProcessing = 0
-	x.rec.Status = 101
-	x.rec.TargetStatus = 101
 	x.upgrade = true
 	x.streaming = true
 	s.counters.Upgrades.Add(1)
@@ -83,7 +81,18 @@ func (x *exchange) websocket(b *backend) {
 			case <-stopWatch:
 			}
 		}()
-		up, down := tunnel(client, conn, idle)
+		// The target's answer decides what is logged: 101 opens the
+		// tunnel; anything else is passed through as it is and logged.
+		tr := &peekConn{Conn: conn, br: bufio.NewReaderSize(conn, 512)}
+		_ = conn.SetReadDeadline(time.Now().Add(idle))
+		if st := peekStatus(tr.br); st != 0 {
+			x.rec.Status, x.rec.TargetStatus = st, st
+		} else {
+			x.rec.Status, x.rec.TargetStatus = 502, 0
+			x.rec.ErrorReason = ReasonMalformedResponse
+		}
+		x.rec.TargetProcessing = time.Since(x.tSent)
+		up, down := tunnel(client, tr, idle)
 		close(stopWatch)
 		s.hmu.Lock()
 		delete(s.hijacked, client)
@@ -144,4 +153,37 @@ func closeWrite(c net.Conn) {
 		return
 	}
 	_ = c.Close()
+}
+
+// peekConn reads through a buffered reader (bytes already peeked are not
+// lost) and otherwise is the target connection.
+type peekConn struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func (c *peekConn) Read(p []byte) (int, error) { return c.br.Read(p) }
+
+func (c *peekConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}
+
+// peekStatus returns the status code of the response the target started
+// to send ("HTTP/1.1 101 ..."), or 0 if it is not one.
+func peekStatus(br *bufio.Reader) int {
+	b, err := br.Peek(12)
+	if err != nil || string(b[:5]) != "HTTP/" || b[8] != ' ' {
+		return 0
+	}
+	st := 0
+	for _, c := range b[9:12] {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		st = st*10 + int(c-'0')
+	}
+	return st
 }

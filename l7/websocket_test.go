@@ -144,3 +144,20 @@ func TestWebSocketEndsWhenTargetDrained(t *testing.T) {
 	}
 	waitRecord(t, h.obs, func(r Record) bool { return r.Type == "ws" })
 }
+
+func TestUpgradeRefusedByTargetIsPassedThrough(t *testing.T) {
+	addr := rawTarget(t, func(c net.Conn) {
+		readRequestHead(c)
+		io.WriteString(c, "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope")
+	})
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("ws")},
+		groups: []config.TargetGroup{group("ws", addr)}})
+	out := h.raw("GET / HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	if rawStatus(t, out) != 426 || !strings.HasSuffix(out, "nope") {
+		t.Fatalf("client got %q", out)
+	}
+	rec := waitRecord(t, h.obs, func(r Record) bool { return r.Type == "ws" })
+	if rec.Status != 426 || rec.TargetStatus != 426 {
+		t.Fatalf("record status %d/%d", rec.Status, rec.TargetStatus)
+	}
+}
