@@ -49,10 +49,12 @@ type compiled struct {
 // later are checked too and deregistered ones stop being checked. Safe for
 // concurrent use.
 type Checker struct {
-	g    *runtime.Group
-	opts Options
-	log  *slog.Logger
-	cfg  atomic.Pointer[compiled]
+	g *runtime.Group
+	// dialTLS holds the Dial and TLSConfig of Options; SetDial swaps them
+	// on reload (proxy_protocol_v2 switched on or off).
+	dialTLS atomic.Pointer[Options]
+	log     *slog.Logger
+	cfg     atomic.Pointer[compiled]
 
 	mu       sync.Mutex // guards probes, counters in each probe, running
 	probes   map[*runtime.Target]*probeState
@@ -79,7 +81,8 @@ type probeState struct {
 // Config.Validate first for the ELB ranges); a non-positive interval or
 // threshold falls back to the ELB default.
 func NewChecker(g *runtime.Group, cfg Config, opts Options) *Checker {
-	c := &Checker{g: g, opts: opts, log: opts.Logger, probes: make(map[*runtime.Target]*probeState)}
+	c := &Checker{g: g, log: opts.Logger, probes: make(map[*runtime.Target]*probeState)}
+	c.dialTLS.Store(&Options{Dial: opts.Dial, TLSConfig: opts.TLSConfig})
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -174,6 +177,15 @@ func (c *Checker) Update(cfg Config) {
 		}
 	}
 	c.mu.Unlock()
+}
+
+// SetDial replaces the dial hook (nil: a plain net.Dialer) from each
+// target's next check on; a reload that turns proxy_protocol_v2 on or off
+// calls it.
+func (c *Checker) SetDial(d DialFunc) {
+	o := *c.dialTLS.Load()
+	o.Dial = d
+	c.dialTLS.Store(&o)
 }
 
 // Stats returns the counters.
@@ -280,7 +292,7 @@ func (c *Checker) run(ctx context.Context, p *probeState) {
 		}
 		cc := c.cfg.Load()
 		start := time.Now()
-		r := probe(ctx, cc.cfg, cc.m, p.t.Addr, c.opts)
+		r := probe(ctx, cc.cfg, cc.m, p.t.Addr, *c.dialTLS.Load())
 		if ctx.Err() != nil {
 			return // stopped or deregistered mid-check: the result means nothing
 		}

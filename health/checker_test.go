@@ -455,3 +455,25 @@ func TestStartStopIdempotent(t *testing.T) {
 		}
 	})
 }
+
+func TestSetDial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := start(t, testCfg(), tA)
+		f.be.script(tA, ok)
+		t0 := time.Now()
+		f.run(t)
+		other := newBackends()
+		other.script(tA, e500)
+		f.chk.SetDial(other.dial)
+		at(t, t0, 21*time.Second)
+		if n := other.dialCount(tA); n != 2 {
+			t.Errorf("new dial hook used %d times, want 2 (checks at 10 s and 20 s)", n)
+		}
+		if n := f.be.dialCount(tA); n != 1 {
+			t.Errorf("old dial hook used %d times after SetDial", n)
+		}
+		if s, _ := state(t, f.g, tA); s != runtime.StateUnhealthy {
+			t.Errorf("state %v: results of the new hook not applied", s)
+		}
+	})
+}
