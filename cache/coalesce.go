@@ -111,6 +111,14 @@ func (c *Coalescer) InFlight() int {
 	return len(c.calls)
 }
 
+// running reports whether a fetch for key is in flight.
+func (c *Coalescer) running(key []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.calls[string(key)]
+	return ok
+}
+
 // Waiting reports how many callers joined the running fetch for key.
 func (c *Coalescer) Waiting(key []byte) int {
 	c.mu.Lock()

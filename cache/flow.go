@@ -97,8 +97,13 @@ func (f *Flow) Serve(ctx context.Context, key []byte, enc Encoding, origin Origi
 	case st == Fresh:
 		return e, ResultHit, nil
 	case st == Stale && e.StaleWhileRevalidate(f.Store.now()):
-		k := append([]byte(nil), key...)
-		go f.fetch(context.WithoutCancel(ctx), k, enc, e, origin, true)
+		// One background revalidation per key: later viewers in the
+		// window do not queue behind it (an uncacheable answer would
+		// otherwise send each of them to the origin).
+		if f.Coalescer == nil || !f.Coalescer.running(key) {
+			k := append([]byte(nil), key...)
+			go f.fetch(context.WithoutCancel(ctx), k, enc, e, origin, true)
+		}
 		return e, ResultHit, nil
 	}
 	got, err := f.fetch(ctx, key, enc, e, origin, f.Collapse)
