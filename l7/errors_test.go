@@ -279,3 +279,32 @@ func TestStalePooledConnectionIsRetried(t *testing.T) {
 		t.Fatal("no retry counted: the stale connection was never reused")
 	}
 }
+
+// Response queue poisoning: bytes after a response's framed body never
+// reach a later client as its response.
+func TestExtraBytesAfterResponseNeverReachNextClient(t *testing.T) {
+	addr := rawTarget(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if i == 0 {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL")
+				continue
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood")
+		}
+	})
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", addr)}})
+	if _, _, body := h.get("/1"); body != "ok" {
+		t.Fatalf("first: %q", body)
+	}
+	for i := 0; i < 3; i++ {
+		if _, _, body := h.get("/next"); body == "EVIL" {
+			t.Fatal("a later client received the bytes smuggled after the first response")
+		}
+	}
+}
