@@ -6,27 +6,28 @@
 // It does not speak HTTP: it reads small value types (a Request view for the
 // key, a Response view for the TTL rules, []Field headers and a body for an
 // Entry) and never imports fasthttp or l7, so it is testable on its own and
-// a later HTTP/2 front end can feed it. It does not fetch from origins,
-// choose behaviours, strip hop-by-hop headers or write X-Cache/Age/Via: the
-// edge pipeline does, in its fixed phase order.
+// a later HTTP/2 front end can feed it. It does not talk to origins, choose
+// behaviours, strip hop-by-hop headers or write X-Cache/Age/Via: the edge
+// pipeline does, in its fixed phase order. It keeps objects in memory only.
 //
-// Per request, the edge does:
+// Once per config snapshot, per cache behaviour:
 //
-//	key, enc := policy.AppendKey(buf[:0], dist, &cache.Request{Method: m, Path: p, Query: q, Cookie: c, AcceptEncoding: ae, Header: &req.Header})
-//	e, st := store.Get(key)
-//	switch {
-//	case st == cache.Fresh: // serve e (Hit), Age: e.AgeSeconds(now); e.Range / e.NotModified for the viewer
-//	case st == cache.Stale && e.StaleWhileRevalidate(now): // serve e, revalidate in the background
-//	default:
-//		e, shared, err := coalescer.Do(ctx, key, func(ctx context.Context) (*cache.Entry, bool, error) {
-//			// origin request (If-None-Match/If-Modified-Since from e.Validators() when revalidating),
-//			// 304 → e.Refresh(&ttl, hdr, t0, t1); else d := cache.Decide(&ttl, &resp, t1) and
-//			// n := cache.NewEntry(...); cache.Compress(n, enc) when cache.Compressible(...);
-//			// if d.Store { store.Set(key, n) }; return n, d.Store, nil
-//		})
-//	}
-//	store.Invalidate("site", []string{"/img/*", "/index.html"})
+//	kp, err := cache.NewKeyPolicy(cache.NameList(b.CacheKey.Headers), cache.NameList(b.CacheKey.Cookies),
+//		cache.NameList(b.CacheKey.QueryStrings), b.Compress, b.MaxTTL.D())
+//	flow := &cache.Flow{Store: store, Coalescer: coalescer, TTL: cache.NewTTLPolicy(...),
+//		Collapse: kp.Collapsible(), Compress: b.Compress, KeepSetCookie: kp.Cookies != cache.None}
 //
-// Store, Coalescer and compiled policies are safe for concurrent use; an
+// Per request (GET/HEAD, see CacheableMethod):
+//
+//	key, enc := kp.AppendKey(buf[:0], dist.Name, &cache.Request{Method: m, Path: p, Query: q,
+//		Cookie: c, AcceptEncoding: ae, Header: &ctx.Request.Header})
+//	e, res, err := flow.Serve(ctx, key, enc, originFetch) // originFetch sends kp.AppendQuery/AppendCookie,
+//	                                                      // enc.Token() and the Validators it is given
+//	// send e.Status/e.Header/e.Body with Age: e.AgeSeconds(now), X-Cache: res, Vary: kp.AppendVary,
+//	// after e.NotModified(inm, ims) → 304 and e.Range(rng, ifRange) → 206/416.
+//
+// The pieces Flow is made of (Store.Get/Set, Coalescer.Do, Decide, NewEntry,
+// Entry.Refresh, Compress) are exported for pipelines that need another order.
+// Store, Coalescer, Flow and compiled policies are safe for concurrent use; an
 // Entry is immutable once stored.
 package cache
