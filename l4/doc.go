@@ -1,0 +1,23 @@
+// Package l4 carries TCP like an AWS Network Load Balancer: TCP and TLS
+// listeners that forward each flow to a target picked by a Maglev table over
+// the 5-tuple (or the client address), PROXY protocol v2 towards targets,
+// PROXY protocol v1/v2 from a trusted load balancer in front, and a copy
+// loop that lets Linux splice between the two sockets.
+//
+// It does not parse HTTP, run health checks (package health does; l4 gives
+// it DialLocal for PROXY v2 LOCAL headers), own listening sockets across
+// reloads (cmd/lb does), or export Prometheus metrics (callers read
+// Counters and the per-flow Record).
+//
+//	reg := runtime.NewRegistry(nil)
+//	g := reg.Group("db")
+//	g.Sync([]runtime.TargetSpec{{Addr: "127.0.0.1:5432"}}, 300*time.Second)
+//	p, err := l4.NewProxy(l4.Config{Listener: "stream", Group: g, ProxyProtocolV2: true}, nil, logger)
+//	ln, _ := net.Listen("tcp", "127.0.0.1:9000")
+//	go p.Serve(ln)
+//	defer p.Shutdown(ctx) // stop accepting, wait for flows, reset the rest at the deadline
+//
+// A PROXY-protocol listener in front of any server (HTTP too):
+//
+//	ln = l4.NewProxyProtocolListener(ln, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, 5*time.Second)
+package l4

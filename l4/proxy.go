@@ -1,0 +1,369 @@
+package l4
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchyard/switchyard/internal/runtime"
+)
+
+// Defaults of Config.
+const (
+	// DefaultIdleTimeout is NLB's TCP idle timeout.
+	DefaultIdleTimeout = 350 * time.Second
+	// DefaultConnectTimeout bounds each connect to a target (HAProxy's
+	// usual `timeout connect` order of magnitude; NLB waits up to 30 s for
+	// a target to answer, too long to hold a client before the retry).
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultHandshakeTimeout bounds a TLS listener's client handshake.
+	DefaultHandshakeTimeout = 10 * time.Second
+)
+
+// ErrProxyClosed is returned by Serve after Shutdown or Close.
+var ErrProxyClosed = errors.New("l4: proxy closed")
+
+// Config is one TCP or TLS listener's forwarding setup. It is plain data
+// plus the group to forward to; NewProxy and Update compile it.
+type Config struct {
+	// Listener names the listener in records and logs.
+	Listener string
+	// Group is the target group; required.
+	Group *runtime.Group
+	// Algorithm is FlowHash (default) or SourceIP.
+	Algorithm Algorithm
+	// IdleTimeout resets a flow that moved no byte either way for that
+	// long (0: 350 s). The check runs every IdleTimeout/8, so a flow is
+	// reset between IdleTimeout and 1.125×IdleTimeout after its last byte.
+	IdleTimeout time.Duration
+	// ConnectTimeout bounds each connect to a target (0: 10 s). A failed
+	// connect is retried once on another routable target.
+	ConnectTimeout time.Duration
+	// ProxyProtocolV2 sends a PROXY v2 header to the target before any
+	// client byte (target group `proxy_protocol_v2`).
+	ProxyProtocolV2 bool
+	// EndpointID, when set, is sent in the header as the AWS 0xEA/0x01 TLV
+	// (target group `proxy_protocol_endpoint_id`); see ValidateEndpointID.
+	EndpointID string
+	// ConnectionTermination resets a target's flows when its
+	// deregistration delay ends (target group `connection_termination`).
+	ConnectionTermination bool
+	// TLS, when set, makes this a TLS listener: the client handshake is
+	// terminated here and plaintext goes to the target; the SNI is sent as
+	// PP2_TYPE_AUTHORITY. Owned by the caller; not modified.
+	TLS *tls.Config
+	// HandshakeTimeout bounds the TLS handshake (0: 10 s).
+	HandshakeTimeout time.Duration
+	// OnFlow, when set, is called once per flow after it ends, on the
+	// flow's goroutine: the access log. It must not block for long.
+	OnFlow func(*Record)
+}
+
+// snapshot is a compiled Config.
+type snapshot struct {
+	Config
+	groupName string
+	balancer  *Balancer
+	dialer    *net.Dialer
+}
+
+// Counters are a Proxy's running totals, for the caller's metrics. All
+// fields are updated atomically; read them with Load. Byte counts grow as
+// each copy step ends: at the latest every IdleTimeout/8 while data flows.
+type Counters struct {
+	ActiveFlows         atomic.Int64
+	NewFlows            atomic.Uint64
+	BytesIn             atomic.Uint64 // client → target
+	BytesOut            atomic.Uint64 // target → client
+	TargetConnectErrors atomic.Uint64
+	TLSHandshakeErrors  atomic.Uint64
+}
+
+// Proxy forwards TCP flows from the listeners it serves to the targets of a
+// group. Serve may run on several listeners at once. Safe for concurrent use.
+type Proxy struct {
+	cfg      atomic.Pointer[snapshot]
+	counters *Counters
+	log      *slog.Logger
+
+	ctx    context.Context // cancelled by Close: aborts dials and handshakes
+	cancel context.CancelFunc
+
+	conns atomic.Int64 // accepted and not yet finished
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	flows     map[*flow]struct{}
+	watched   map[*runtime.Target]struct{}
+	closing   bool
+}
+
+// NewProxy compiles cfg. counters may be nil (the Proxy keeps its own) or
+// shared with an older Proxy so that totals survive a listener's
+// replacement; log may be nil. It returns an error for a missing group or
+// an invalid endpoint id.
+func NewProxy(cfg Config, counters *Counters, log *slog.Logger) (*Proxy, error) {
+	if counters == nil {
+		counters = new(Counters)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Proxy{
+		counters:  counters,
+		log:       log,
+		listeners: make(map[net.Listener]struct{}),
+		flows:     make(map[*flow]struct{}),
+		watched:   make(map[*runtime.Target]struct{}),
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	s, err := p.compile(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	p.cfg.Store(s)
+	return p, nil
+}
+
+func (p *Proxy) compile(cfg Config, old *snapshot) (*snapshot, error) {
+	if cfg.Group == nil {
+		return nil, fmt.Errorf("l4: listener %q: no target group", cfg.Listener)
+	}
+	if err := ValidateEndpointID(cfg.EndpointID); err != nil {
+		return nil, err
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	s := &snapshot{Config: cfg, groupName: cfg.Group.Name, dialer: &net.Dialer{}}
+	if old != nil && old.balancer.Group() == cfg.Group {
+		s.balancer = old.balancer
+	} else {
+		s.balancer = NewBalancer(cfg.Group)
+	}
+	return s, nil
+}
+
+// Update swaps in a new config atomically. Flows already open keep the
+// config they started with (their target, idle timeout, header); new flows
+// use cfg. The Maglev table is kept when the group is the same.
+func (p *Proxy) Update(cfg Config) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.cfg.Load()
+	s, err := p.compile(cfg, old)
+	if err != nil {
+		return err
+	}
+	p.cfg.Store(s)
+	if s.balancer != old.balancer {
+		old.balancer.Close()
+	}
+	return nil
+}
+
+// Counters returns the proxy's counters.
+func (p *Proxy) Counters() *Counters { return p.counters }
+
+// Serve accepts flows on ln until Shutdown or Close (then it returns
+// ErrProxyClosed) or a permanent accept error. The accept loop only
+// accepts: PROXY headers, TLS handshakes, the pick and the connect run on
+// the flow's goroutine. Wrap ln with NewProxyProtocolListener to take
+// client addresses from a load balancer in front.
+func (p *Proxy) Serve(ln net.Listener) error {
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		_ = ln.Close()
+		return ErrProxyClosed
+	}
+	p.listeners[ln] = struct{}{}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.listeners, ln)
+		p.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if p.isClosing() {
+				return ErrProxyClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				p.log.Warn("l4: accept", "listener", p.cfg.Load().Listener, "err", err)
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-p.ctx.Done():
+					t.Stop()
+				}
+				continue
+			}
+			return fmt.Errorf("l4: accept %s: %w", ln.Addr(), err)
+		}
+		delay = 0
+		p.conns.Add(1)
+		go p.serveConn(c)
+	}
+}
+
+func (p *Proxy) isClosing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closing
+}
+
+func (p *Proxy) track(f *flow) {
+	p.mu.Lock()
+	p.flows[f] = struct{}{}
+	closing := p.closing && p.ctx.Err() != nil
+	p.mu.Unlock()
+	if closing {
+		f.kill(ReasonShutdown, nil)
+	}
+}
+
+func (p *Proxy) untrack(f *flow) {
+	p.mu.Lock()
+	delete(p.flows, f)
+	p.mu.Unlock()
+}
+
+// watchDrain resets t's flows when its deregistration delay ends; one
+// goroutine per target, only for groups with connection_termination.
+func (p *Proxy) watchDrain(t *runtime.Target) {
+	p.mu.Lock()
+	if _, ok := p.watched[t]; ok {
+		p.mu.Unlock()
+		return
+	}
+	p.watched[t] = struct{}{}
+	p.mu.Unlock()
+	go func() {
+		select {
+		case <-t.Drained():
+		case <-p.ctx.Done():
+			return
+		}
+		p.mu.Lock()
+		delete(p.watched, t)
+		var victims []*flow
+		for f := range p.flows {
+			f.mu.Lock()
+			if f.target == t {
+				victims = append(victims, f)
+			}
+			f.mu.Unlock()
+		}
+		p.mu.Unlock()
+		for _, f := range victims {
+			f.kill(ReasonDeregistered, nil)
+		}
+	}()
+}
+
+// Shutdown stops accepting on every listener Serve runs on (closing them),
+// then waits for open flows to end. When ctx ends first, the remaining
+// flows are reset and ctx's error is returned.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	p.closing = true
+	for ln := range p.listeners {
+		_ = ln.Close()
+	}
+	p.mu.Unlock()
+	poll := time.Millisecond
+	t := time.NewTimer(poll)
+	defer t.Stop()
+	for {
+		if p.conns.Load() == 0 {
+			p.finish()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			p.Close()
+			return ctx.Err()
+		case <-t.C:
+			poll = min(2*poll, 100*time.Millisecond)
+			t.Reset(poll)
+		}
+	}
+}
+
+// Close stops accepting and resets every open flow at once.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	p.closing = true
+	for ln := range p.listeners {
+		_ = ln.Close()
+	}
+	p.cancel()
+	flows := make([]*flow, 0, len(p.flows))
+	for f := range p.flows {
+		flows = append(flows, f)
+	}
+	p.mu.Unlock()
+	for _, f := range flows {
+		f.kill(ReasonShutdown, nil)
+	}
+	p.finish()
+	return nil
+}
+
+func (p *Proxy) finish() {
+	p.cancel()
+	p.cfg.Load().balancer.Close()
+}
+
+// Addr returns the address of one listener Serve runs on, or nil.
+func (p *Proxy) Addr() net.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for ln := range p.listeners {
+		return ln.Addr()
+	}
+	return nil
+}
+
+// ListenAndServe is a standalone TCP proxy for benchmarks and trials: it
+// listens on addr and forwards by flow hash to targets, which are always
+// routable (no health checks), with PROXY v2 when proxyV2 is set. It
+// returns the proxy and the bound address once listening; the proxy serves
+// until Shutdown or Close.
+func ListenAndServe(addr string, targets []string, proxyV2 bool) (*Proxy, net.Addr, error) {
+	g := runtime.NewRegistry(nil).Group("standalone")
+	g.SetChecksDisabled(true)
+	specs := make([]runtime.TargetSpec, len(targets))
+	for i, t := range targets {
+		specs[i] = runtime.TargetSpec{Addr: t}
+	}
+	g.Register(specs)
+	p, err := NewProxy(Config{Listener: "standalone", Group: g, ProxyProtocolV2: proxyV2}, nil, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		p.Close()
+		return nil, nil, fmt.Errorf("l4: listen %s: %w", addr, err)
+	}
+	go func() { _ = p.Serve(ln) }()
+	return p, ln.Addr(), nil
+}
