@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/switchyard/switchyard/health"
 	"github.com/switchyard/switchyard/internal/obs"
 	"github.com/switchyard/switchyard/internal/runtime"
+	"github.com/switchyard/switchyard/l4"
 	"github.com/switchyard/switchyard/l7"
 	tlsx "github.com/switchyard/switchyard/tls"
 )
@@ -547,6 +549,11 @@ func (a *app) serveLocked(ll *liveListener, lc config.Listener, r *l7.Router) er
 	}
 	ll.srv, ll.cfg = srv, lc
 	var ln net.Listener = ll.sock.handoff()
+	if pp := lc.ProxyProtocol; pp != nil {
+		// Only trusted peers may (and must) send a PROXY header; the
+		// header is read off the accept loop, so a silent peer stalls nothing.
+		ln = l4.NewProxyProtocolListener(ln, parsePrefixes(pp.Trusted), pp.HeaderTimeout.D())
+	}
 	if ll.store != nil {
 		ln = ll.store.Listener(ln)
 	}
@@ -556,6 +563,20 @@ func (a *app) serveLocked(ll *liveListener, lc config.Listener, r *l7.Router) er
 		}
 	}()
 	return nil
+}
+
+// parsePrefixes parses CIDRs the config has checked; a bare address
+// counts as a single-host prefix.
+func parsePrefixes(cidrs []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(cidrs))
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			out = append(out, p)
+		} else if a, err := netip.ParseAddr(c); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return out
 }
 
 // retire drains a server that a reload replaced or removed.
