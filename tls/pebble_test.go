@@ -246,10 +246,12 @@ func TestACMEPebble(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { httpLn.Close() })
 	alpnLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { alpnLn.Close() })
 	peb := startPebble(t, httpLn.Addr().(*net.TCPAddr).Port, alpnLn.Addr().(*net.TCPAddr).Port)
 
 	mk := func(domain, challenge string) *ACMEManager {
