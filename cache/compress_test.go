@@ -162,3 +162,20 @@ func TestNegotiateAllocatesNothing(t *testing.T) {
 		t.Errorf("CompressibleType allocs = %v", a)
 	}
 }
+
+func FuzzNegotiate(f *testing.F) {
+	for _, s := range []string{"gzip, br", "br;q=0", "gzip;q=0.5, br;q=0.4", ";;,,q=", "GZIP;Q=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ae string) {
+		if Negotiate([]byte(ae), false, false) != Identity {
+			t.Fatal("coding chosen with compression off")
+		}
+		if got := Negotiate([]byte(ae), true, false); got == Brotli {
+			t.Fatal("brotli chosen while disabled")
+		}
+		if got := Negotiate([]byte(ae), false, true); got == Gzip {
+			t.Fatal("gzip chosen while disabled")
+		}
+	})
+}

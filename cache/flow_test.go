@@ -149,3 +149,25 @@ func TestFlowWithoutCollapsing(t *testing.T) {
 		}
 	})
 }
+
+func TestFlowHitAllocatesNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFlow(t, true)
+		o := &scripted{reply: func(int32, Validators) (*OriginAnswer, error) {
+			return answer(200, "x", Field{"Cache-Control", "max-age=60"}), nil
+		}}
+		fn := OriginFunc(o.fn)
+		k := mustKey("d", "/hit")
+		f.Serve(context.Background(), k, Identity, fn)
+		f.Store.Wait()
+		ctx := context.Background()
+		allocs := testing.AllocsPerRun(1000, func() {
+			if _, r, _ := f.Serve(ctx, k, Identity, fn); r != ResultHit {
+				panic("not a hit")
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("Flow.Serve hit allocs = %v, want 0", allocs)
+		}
+	})
+}
