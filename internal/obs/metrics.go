@@ -24,6 +24,8 @@ type Metrics struct {
 	targetTime *prometheus.HistogramVec
 	active     *prometheus.GaugeVec
 	conns      *prometheus.CounterVec
+	flows      *prometheus.CounterVec
+	flowBytes  *prometheus.CounterVec
 
 	// ReloadSuccess and ReloadFailure count config reloads by outcome.
 	ReloadSuccess prometheus.Counter
@@ -62,6 +64,14 @@ func NewMetrics(namespace string) *Metrics {
 		Namespace: namespace, Name: "connections_total",
 		Help: "Client connections accepted, by listener.",
 	}, []string{"listener"})
+	m.flows = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "flows_total",
+		Help: "TCP/TLS flows ended, by listener, target group and result (ok, or the close reason of a failed flow).",
+	}, []string{"listener", "target_group", "result"})
+	m.flowBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "flow_bytes_total",
+		Help: "Bytes carried by ended TCP/TLS flows, by listener and direction (in: client to target).",
+	}, []string{"listener", "direction"})
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "config_reloads_total",
 		Help: "Config reloads, by result (success or failure).",
@@ -80,7 +90,7 @@ func NewMetrics(namespace string) *Metrics {
 		Namespace: namespace, Name: "access_log_dropped_total",
 		Help: "Access-log lines dropped because the writer fell behind.",
 	})
-	reg.MustRegister(m.requests, m.targetTime, m.active, m.conns, reloads,
+	reg.MustRegister(m.requests, m.targetTime, m.active, m.conns, m.flows, m.flowBytes, reloads,
 		m.LastReload, m.Panics, m.AccessLogDrops,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -169,6 +179,41 @@ func (l *ListenerMetrics) ConnClosed() {
 	if l != nil {
 		l.active.Dec()
 	}
+}
+
+// FlowMetrics are the pre-resolved series of one TCP/TLS listener. A nil
+// *FlowMetrics ignores every call.
+type FlowMetrics struct {
+	ok       prometheus.Counter
+	failed   *prometheus.CounterVec
+	listener string
+	group    string
+	in, out  prometheus.Counter
+}
+
+// Flows resolves the flow series of listener (forwarding to group).
+func (m *Metrics) Flows(listener, group string) *FlowMetrics {
+	return &FlowMetrics{
+		ok: m.flows.WithLabelValues(listener, group, "ok"), failed: m.flows,
+		listener: listener, group: group,
+		in: m.flowBytes.WithLabelValues(listener, "in"), out: m.flowBytes.WithLabelValues(listener, "out"),
+	}
+}
+
+// Observe counts one ended flow. failure is "" for a flow that ended
+// normally, else its close reason (a small fixed set, so the label lookup
+// it costs happens only on failures).
+func (f *FlowMetrics) Observe(received, sent int64, failure string) {
+	if f == nil {
+		return
+	}
+	if failure == "" {
+		f.ok.Inc()
+	} else {
+		f.failed.WithLabelValues(f.listener, f.group, failure).Inc()
+	}
+	f.in.Add(float64(max(received, 0)))
+	f.out.Add(float64(max(sent, 0)))
 }
 
 // WatchTargets exports, at every scrape, the healthy and unhealthy target

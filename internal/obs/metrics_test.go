@@ -51,6 +51,9 @@ func TestMetricsRouteAndListener(t *testing.T) {
 	m.Reloaded(false, time.Time{})
 	m.Panics.Inc()
 	m.AccessLogDrops.Inc()
+	fm := m.Flows("stream", "db")
+	fm.Observe(100, 2000, "")
+	fm.Observe(10, 0, "target_connect_error")
 
 	text := scrape(t, m)
 	wantLine(t, text, `lb_requests_total{code_class="2xx",listener="web",target_group="api"} 2`)
@@ -66,6 +69,10 @@ func TestMetricsRouteAndListener(t *testing.T) {
 	wantLine(t, text, `lb_config_last_reload_success_timestamp_seconds 1.7e+09`)
 	wantLine(t, text, `lb_panics_recovered_total 1`)
 	wantLine(t, text, `lb_access_log_dropped_total 1`)
+	wantLine(t, text, `lb_flows_total{listener="stream",result="ok",target_group="db"} 1`)
+	wantLine(t, text, `lb_flows_total{listener="stream",result="target_connect_error",target_group="db"} 1`)
+	wantLine(t, text, `lb_flow_bytes_total{direction="in",listener="stream"} 110`)
+	wantLine(t, text, `lb_flow_bytes_total{direction="out",listener="stream"} 2000`)
 	if !strings.Contains(text, "go_goroutines") {
 		t.Error("Go runtime collector missing")
 	}
