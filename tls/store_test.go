@@ -225,21 +225,25 @@ func TestHotSwap(t *testing.T) {
 	var failed, okA, okB atomic.Int64
 	var firstErr atomic.Value
 	done := make(chan struct{})
+	swapped := make(chan struct{})
+	// Each finished handshake asks for one more swap, so swaps and
+	// handshakes interleave throughout without any sleep.
+	tick := make(chan struct{}, 1)
 	var swaps atomic.Int64
 	go func() {
+		defer close(swapped)
 		srcs := [][]CertSource{{b}, {a}}
-		for i := 0; i < 100000; i++ {
+		for i := 0; ; i++ {
 			select {
 			case <-done:
 				return
-			default:
+			case <-tick:
 			}
 			if err := s.Reload(srcs[i%2], Options{Logger: quietLogger()}); err != nil {
 				firstErr.CompareAndSwap(nil, err)
 				return
 			}
 			swaps.Add(1)
-			time.Sleep(time.Millisecond) // let handshakes interleave with swaps; not a synchronisation
 		}
 	}()
 	var wg sync.WaitGroup
@@ -263,11 +267,16 @@ func TestHotSwap(t *testing.T) {
 					failed.Add(1)
 				}
 				h.conn.Close()
+				select {
+				case tick <- struct{}{}:
+				default:
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	close(done)
+	<-swapped
 	if failed.Load() != 0 {
 		t.Fatalf("%d of %d handshakes failed during swaps; first error: %v", failed.Load(), workers*per, firstErr.Load())
 	}
