@@ -170,18 +170,32 @@ func (t *Transport) dial(addr string) (net.Conn, error) {
 // Read and Write pushes its own deadline forward, so the target may take
 // as long as it likes in total, but never stay silent longer than the
 // timeout (ALB's idle-timeout semantics).
+//
+// Moving a deadline costs a timer update in the runtime poller, so it is
+// only moved when it would move by more than deadlineSlack: the idle
+// timeout is exact to within that.
 type idleConn struct {
 	net.Conn
 	read, write time.Duration
+	rdl, wdl    time.Time
 }
 
+// deadlineSlack is how far a deadline may lag behind "now + timeout".
+const deadlineSlack = 250 * time.Millisecond
+
 func (c *idleConn) Read(p []byte) (int, error) {
-	_ = c.Conn.SetReadDeadline(time.Now().Add(c.read))
+	if d := time.Now().Add(c.read); d.Sub(c.rdl) > deadlineSlack {
+		c.rdl = d
+		_ = c.Conn.SetReadDeadline(d)
+	}
 	return c.Conn.Read(p)
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.write))
+	if d := time.Now().Add(c.write); d.Sub(c.wdl) > deadlineSlack {
+		c.wdl = d
+		_ = c.Conn.SetWriteDeadline(d)
+	}
 	return c.Conn.Write(p)
 }
 
