@@ -712,3 +712,7 @@ func TestSplicePath(t *testing.T) {
 		t.Error("socketOf does not see through TLS")
 	}
 }
+
+func tlsClient(c net.Conn, sni string) *tls.Conn {
+	return tls.Client(c, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+}
