@@ -171,3 +171,29 @@ func TestFlowHitAllocatesNothing(t *testing.T) {
 		}
 	})
 }
+
+func BenchmarkFlowServeHit(b *testing.B) {
+	s, err := NewStore(Options{MaxSize: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	f := &Flow{Store: s, Coalescer: &Coalescer{}, TTL: DefaultTTLPolicy(), Collapse: true}
+	fn := OriginFunc(func(context.Context, Validators) (*OriginAnswer, error) {
+		return answer(200, strings.Repeat("x", 1024), Field{"Cache-Control", "max-age=600"}), nil
+	})
+	pol := &KeyPolicy{Query: All, Gzip: true, Brotli: true}
+	r := &Request{Method: "GET", Path: []byte("/static/app.js"), Query: []byte("v=3"), AcceptEncoding: []byte("gzip, br")}
+	k, enc := pol.AppendKey(nil, "site", r)
+	f.Serve(context.Background(), k, enc, fn)
+	s.Wait()
+	ctx := context.Background()
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf, enc = pol.AppendKey(buf[:0], "site", r)
+		if _, res, _ := f.Serve(ctx, buf, enc, fn); res != ResultHit {
+			b.Fatal("miss")
+		}
+	}
+}
