@@ -27,9 +27,9 @@ func TestBase64(t *testing.T) {
 	for _, bad := range []string{
 		"a+==", "ab/c", "ab==", "abc=", // standard alphabet
 		"abc", "YWJj_", // length
-		"YQ", "YQ_",      // missing padding
-		"YR__",           // non-zero trailing bits (strict)
-		"YQ__YQ__",       // padding in the middle
+		"YQ", "YQ_", // missing padding
+		"YR__",                               // non-zero trailing bits (strict)
+		"YQ__YQ__",                           // padding in the middle
 		"YW\x00j", "YW j", "YW\nj", "YW%2Bj", // NUL, space, newline, percent-encoding
 		"____",
 	} {

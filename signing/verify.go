@@ -277,19 +277,24 @@ func (t *Trusted) Verify(r *Request) (Result, error) {
 		if err != nil || len(sig) == 0 {
 			return res, errBadBase64
 		}
-		policyJSON := canned
+		// Two variables, not one: the decoded custom policy escapes into the
+		// JSON decoder, and sharing a variable would move the canned
+		// policy's stack buffer to the heap too.
+		var valid bool
 		if custom {
-			policyJSON, err = Decode(vals[pPolicy])
+			policyJSON, err := Decode(vals[pPolicy])
 			if err != nil || len(policyJSON) == 0 {
 				return res, errBadPolicy
 			}
-			policy, err = ParsePolicy(policyJSON)
-			if err != nil {
+			if policy, err = ParsePolicy(policyJSON); err != nil {
 				return res, errBadPolicy
 			}
 			expires = policy.Expires.Unix()
+			valid = key.verify(hash, policyJSON, sig)
+		} else {
+			valid = key.verify(hash, canned, sig)
 		}
-		if !key.verify(hash, policyJSON, sig) {
+		if !valid {
 			return res, errSignatureMismatch
 		}
 		if t.v.cache != nil && now.Unix() < expires {
