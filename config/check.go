@@ -178,25 +178,39 @@ func resolve(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
-// readable checks that p (already resolved) names a readable regular file.
+// readable checks that p (already resolved) names a readable regular
+// file. It stats before opening so a FIFO or device never blocks validate.
 func (d *decoder) readable(path, p string) {
 	if p == "" {
 		d.errf(path, "file name required")
 		return
 	}
-	f, err := os.Open(p)
-	if err != nil {
+	cause := func(err error) error {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			err = pe.Err
+			return pe.Err
 		}
-		d.errf(path, "cannot read %s: %v", p, err)
+		return err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		d.errf(path, "cannot read %s: %v", p, cause(err))
 		return
 	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
+	if st.IsDir() {
 		d.errf(path, "cannot read %s: is a directory", p)
+		return
 	}
+	if !st.Mode().IsRegular() {
+		d.errf(path, "cannot read %s: not a regular file", p)
+		return
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		d.errf(path, "cannot read %s: %v", p, cause(err))
+		return
+	}
+	f.Close()
 }
 
 func (d *decoder) certificates(path string, certs []Certificate) {

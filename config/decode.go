@@ -20,10 +20,21 @@ type decoder struct {
 	errs  Errors
 	nodes map[string]*yaml.Node // value node of every decoded path
 	bad   map[string]bool       // paths whose value did not decode
+	// budget bounds the nodes decoded: YAML aliases can make a small file
+	// expand exponentially ("billion laughs"), and validate must finish.
+	budget int
+	capped bool
 }
 
+// Bounds on work and output for hostile or broken files. A config of
+// 1 000 rules and 1 000 targets decodes about 30 000 nodes.
+const (
+	maxDecodeNodes = 500_000
+	maxErrors      = 1000
+)
+
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, nodes: map[string]*yaml.Node{}, bad: map[string]bool{}}
+	return &decoder{file: file, nodes: map[string]*yaml.Node{}, bad: map[string]bool{}, budget: maxDecodeNodes}
 }
 
 var (
@@ -54,6 +65,10 @@ func parse(file string, data []byte, v any) (*decoder, error) {
 		return nil, Errors{{File: file, Line: 1, Col: 1, Msg: "empty config: want a mapping of settings"}}
 	}
 	d.decode("", doc.Content[0], reflect.ValueOf(v).Elem())
+	if d.budget < 0 {
+		// Checks over a partly decoded tree would only add noise.
+		return nil, d.errs.sort()
+	}
 	return d, nil
 }
 
@@ -119,6 +134,10 @@ func (d *decoder) isBad(path string) bool {
 }
 
 func (d *decoder) errAt(n *yaml.Node, path, format string, args ...any) {
+	if len(d.errs) >= maxErrors {
+		d.capped = true
+		return
+	}
 	d.errs = append(d.errs, &FieldError{File: d.file, Line: n.Line, Col: n.Column, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -155,6 +174,12 @@ func kindName(n *yaml.Node) string {
 func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) {
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
+	}
+	if d.budget--; d.budget < 0 {
+		if d.budget == -1 {
+			d.fail(n, path, "config too large: more than %d values after expanding aliases", maxDecodeNodes)
+		}
+		return
 	}
 	d.nodes[path] = n
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {

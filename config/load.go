@@ -30,7 +30,7 @@ func ParseLB(filename string, data []byte) (*LB, error) {
 	resolveLB(&c, filepath.Dir(filename))
 	validateLB(&c, d)
 	if len(d.errs) > 0 {
-		return nil, d.errs.sort()
+		return nil, d.result()
 	}
 	return &c, nil
 }
@@ -57,7 +57,17 @@ func ParseEdge(filename string, data []byte) (*Edge, error) {
 	resolveEdge(&c, filepath.Dir(filename))
 	validateEdge(&c, d)
 	if len(d.errs) > 0 {
-		return nil, d.errs.sort()
+		return nil, d.result()
 	}
 	return &c, nil
+}
+
+// result is the sorted error list, with a last line when it was cut short.
+func (d *decoder) result() Errors {
+	es := d.errs.sort()
+	if d.capped {
+		last := es[len(es)-1]
+		es = append(es, &FieldError{File: d.file, Line: last.Line, Col: last.Col, Msg: fmt.Sprintf("too many errors: only the first %d are shown", maxErrors)})
+	}
+	return es
 }
