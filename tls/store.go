@@ -106,7 +106,7 @@ func (s *Store) Reload(sources []CertSource, opts Options) error {
 	s.rebuildLocked()
 	n := len(s.snap.Load().entries)
 	s.mu.Unlock()
-	opts.Logger.Info("tls: certificates loaded", "listener", opts.Listener, "certificates", n, "policy", p.Name)
+	opts.Logger.Debug("tls: certificates loaded", "listener", opts.Listener, "certificates", n, "policy", p.Name)
 	return nil
 }
 
