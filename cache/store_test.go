@@ -3,6 +3,7 @@ package cache
 import (
 	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -248,4 +249,45 @@ func BenchmarkStoreGetHit(b *testing.B) {
 			b.Fatal("miss")
 		}
 	}
+}
+
+// Concurrent lookups, stores, refreshes and invalidations: run under -race,
+// every answer served belongs to the key asked for.
+func TestStoreConcurrentUse(t *testing.T) {
+	s := newStore(t, Options{MaxSize: 1 << 20})
+	p := DefaultTTLPolicy()
+	done := make(chan struct{})
+	var wg, inv sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				path := fmt.Sprintf("/k/%d", (i*7+w)%50)
+				k := mustKey("d", path)
+				if e, st := s.Get(k); st != Miss && string(e.Body) != path {
+					t.Errorf("Get(%s) served %q", path, e.Body)
+					return
+				}
+				if i%3 == 0 {
+					s.Set(k, entry(t, &p, time.Now(), 200, "max-age=60", path))
+				}
+			}
+		})
+	}
+	inv.Go(func() {
+		for i := 0; i < 100_000; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := s.Invalidate("d", []string{fmt.Sprintf("/k/%d", i%50), "/k/1*"}); err != nil {
+				t.Error(err)
+				return
+			}
+			_ = s.Stats()
+		}
+	})
+	wg.Wait()
+	close(done)
+	inv.Wait()
 }
