@@ -497,6 +497,7 @@ type bodyReader struct {
 	n         int64
 	clientErr error
 	rec       *Record
+	dl        time.Time
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -504,7 +505,10 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if b.conn != nil {
-		_ = b.conn.SetReadDeadline(time.Now().Add(b.idle))
+		if d := time.Now().Add(b.idle); d.Sub(b.dl) > deadlineSlack {
+			b.dl = d
+			_ = b.conn.SetReadDeadline(d)
+		}
 	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)
@@ -524,6 +528,7 @@ type bodyStream struct {
 	idle time.Duration
 	n    int64
 	done bool
+	dl   time.Time
 }
 
 // errTargetDrained ends a response body still streaming when its target's
@@ -539,7 +544,10 @@ func (b *bodyStream) Read(p []byte) (int, error) {
 		}
 	}
 	if b.conn != nil {
-		_ = b.conn.SetWriteDeadline(time.Now().Add(b.idle))
+		if d := time.Now().Add(b.idle); d.Sub(b.dl) > deadlineSlack {
+			b.dl = d
+			_ = b.conn.SetWriteDeadline(d)
+		}
 	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)
@@ -560,8 +568,15 @@ func (b *bodyStream) CloseWithError(err error) error {
 		_ = x.resp.CloseBodyStream()
 	}
 	x.rec.SentBytes += b.n
-	if err != nil && x.rec.ErrorReason == "" {
-		x.rec.ErrorReason = ReasonClientClosed
+	if err != nil && !errors.Is(err, errTargetDrained) {
+		if x.rec.ErrorReason == "" {
+			x.rec.ErrorReason = ReasonClientClosed
+		}
+		if b.n == 0 {
+			// Nothing of the body got out: the client left before lb
+			// could answer (ALB logs 460).
+			x.rec.Status = 460
+		}
 	}
 	x.finish()
 	return nil
