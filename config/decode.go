@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -318,7 +319,25 @@ type field struct {
 	status bool // accepts HTTP_301 for 301 (redirect status)
 }
 
+type fieldTable struct {
+	byName map[string]field
+	names  []string
+}
+
+// fieldCache holds the field table of each struct type: building it per
+// mapping was a fifth of the time of loading a 1 000-rule file.
+var fieldCache sync.Map // reflect.Type → *fieldTable
+
 func structFields(t reflect.Type) (map[string]field, []string) {
+	if ft, ok := fieldCache.Load(t); ok {
+		return ft.(*fieldTable).byName, ft.(*fieldTable).names
+	}
+	byName, names := buildFields(t)
+	fieldCache.Store(t, &fieldTable{byName, names})
+	return byName, names
+}
+
+func buildFields(t reflect.Type) (map[string]field, []string) {
 	fields := map[string]field{}
 	var names []string
 	for i := 0; i < t.NumField(); i++ {
