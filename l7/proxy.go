@@ -529,6 +529,8 @@ type bodyStream struct {
 	n    int64
 	done bool
 	dl   time.Time
+	// readErr is the target-side error that cut the body, if any.
+	readErr error
 }
 
 // errTargetDrained ends a response body still streaming when its target's
@@ -551,6 +553,9 @@ func (b *bodyStream) Read(p []byte) (int, error) {
 	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)
+	if err != nil && err != io.EOF {
+		b.readErr = err
+	}
 	return n, err
 }
 
@@ -568,7 +573,13 @@ func (b *bodyStream) CloseWithError(err error) error {
 		_ = x.resp.CloseBodyStream()
 	}
 	x.rec.SentBytes += b.n
-	if err != nil && !errors.Is(err, errTargetDrained) {
+	if b.readErr != nil {
+		// The target cut the body (reset, timeout, drained): the client
+		// connection is aborted so it cannot take the body as complete.
+		if x.rec.ErrorReason == "" {
+			x.rec.ErrorReason = upstreamError(b.readErr).Reason
+		}
+	} else if err != nil {
 		if x.rec.ErrorReason == "" {
 			x.rec.ErrorReason = ReasonClientClosed
 		}
