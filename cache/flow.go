@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -60,7 +61,10 @@ type OriginAnswer struct {
 // return an error wrapping ErrNotBuffered when it chose not to buffer the
 // answer (Content-Length over Store.MaxObjectSize); the edge then streams a
 // request of its own. It runs on a goroutine detached from the viewer (see
-// FetchFunc) and must bound itself with the origin's timeouts.
+// FetchFunc) and must bound itself with the origin's timeouts. Because it
+// may still run after the viewer that started it has gone (others wait for
+// it), it must not reference the viewer's request buffers (a fasthttp
+// RequestCtx): copy the path, query and headers it sends before Serve.
 type OriginFunc func(ctx context.Context, v Validators) (*OriginAnswer, error)
 
 // ErrNotBuffered tells Flow that the origin answer is to be streamed
@@ -183,6 +187,9 @@ func (f *Flow) fetch(ctx context.Context, key []byte, enc Encoding, stale *Entry
 		e, _, err := safeFetch(ctx, run)
 		return e, err
 	}
+	// The collapsed fetch may outlive this caller, whose key buffer is
+	// then reused: run must store under its own copy.
+	key = bytes.Clone(key)
 	e, _, err := f.Coalescer.Do(ctx, key, run)
 	return e, err
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -196,4 +197,35 @@ func BenchmarkFlowServeHit(b *testing.B) {
 			b.Fatal("miss")
 		}
 	}
+}
+
+// The viewer that started a collapsed fetch leaves and its key buffer is
+// reused: the answer is still stored under the right key.
+func TestFlowLeaderLeavesBufferReused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFlow(t, true)
+		o := &scripted{gate: make(chan struct{}), reply: func(int32, Validators) (*OriginAnswer, error) {
+			return answer(200, "a", Field{"Cache-Control", "max-age=60"}), nil
+		}}
+		buf := mustKey("d", "/a")
+		want := bytes.Clone(buf)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { _, _, err := f.Serve(ctx, buf, Identity, o.fn); done <- err }()
+		synctest.Wait()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Serve after the viewer left: %v", err)
+		}
+		copy(buf, mustKey("d", "/b")) // the buffer now holds another key
+		close(o.gate)
+		synctest.Wait()
+		f.Store.Wait()
+		if e, st := f.Store.Get(want); st != Fresh || string(e.Body) != "a" {
+			t.Errorf("answer not stored under its key: %v", st)
+		}
+		if _, st := f.Store.Get(mustKey("d", "/b")); st != Miss {
+			t.Errorf("answer stored under the reused buffer's key: %v", st)
+		}
+	})
 }
