@@ -82,6 +82,7 @@ const (
 	ReasonClientClosed      = "ClientClosed"
 	ReasonPanic             = "InternalPanic"
 	ReasonStickyCookie      = "AWSALBTGCookieInvalid"
+	ReasonDeregistered      = "TargetDeregistered"
 )
 
 // dialError marks an error of the connect step: the request was not sent.
@@ -105,6 +106,8 @@ func upstreamError(err error) *Error {
 		return &Error{Side: SideUpstream, Status: 502, Retryable: true, Reason: ReasonConnectRefused, Err: err}
 	}
 	switch {
+	case errors.Is(err, errTargetDrained):
+		return &Error{Side: SideUpstream, Status: 502, Reason: ReasonDeregistered, Err: err}
 	case errors.Is(err, fasthttp.ErrConnectionClosed):
 		// Closed before the first response byte. Retryable only for a
 		// request that may be replayed; the caller decides.

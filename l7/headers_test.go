@@ -158,3 +158,20 @@ func TestHeaderHygieneAllocatesNothing(t *testing.T) {
 		t.Fatalf("hop-by-hop left: %s", out.Header())
 	}
 }
+
+func TestXFFFromIPv6Client(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := startLB(t, lbSetup{listen: "[::1]:0",
+		listener: config.Listener{Protocol: "HTTP", XFFClientPort: true, DefaultAction: fwd("web")},
+		groups:   []config.TargetGroup{group("web", be.addr())}})
+	if st, _, _ := h.get("/", "X-Forwarded-For", "203.0.113.1"); st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	got := be.received()[0].Header.Get("X-Forwarded-For")
+	if !regexp.MustCompile(`^203\.0\.113\.1, \[::1\]:\d+$`).MatchString(got) {
+		t.Fatalf("XFF %q, want the IPv6 client bracketed with its port", got)
+	}
+	if rec := h.obs.last(t); rec.Client.Addr().String() != "::1" {
+		t.Fatalf("record client %v", rec.Client)
+	}
+}
