@@ -37,6 +37,8 @@ type snapshot struct {
 	routers  map[string]*l7.Router      // by listener address (the socket key)
 	routes   map[string]*listenerRoutes // by listener name, for the observer
 	health   map[string]health.Config   // by target group name
+	l4       map[string]l4.Config       // TCP/TLS listeners by socket key
+	flows    map[string]*obs.FlowMetrics
 }
 
 // listenerRoutes are one listener's pre-resolved metrics and log ids.
@@ -54,8 +56,9 @@ type groupRoute struct {
 // liveListener is a socket and the server that currently serves it.
 type liveListener struct {
 	sock *socket
-	srv  *l7.Server
-	cfg  config.Listener // the settings srv was built with
+	srv  *l7.Server      // HTTP and HTTPS listeners
+	l4p  *l4.Proxy       // TCP and TLS listeners
+	cfg  config.Listener // the settings srv or l4p was built with
 	// HTTPS only: the certificate store outlives snapshots (a reload calls
 	// Reload on it), and the ACME manager lives as long as its acme block.
 	store    *tlsx.Store
@@ -91,9 +94,11 @@ type app struct {
 	mu       sync.Mutex // serialises start, reload and drain
 	live     map[string]*liveListener
 	checkers map[string]*health.Checker
-	hctx     context.Context
-	hcancel  context.CancelFunc
-	drained  bool
+	// checkerPP is whether each checker dials with a PROXY v2 LOCAL header.
+	checkerPP map[string]bool
+	hctx      context.Context
+	hcancel   context.CancelFunc
+	drained   bool
 
 	// api remembers targets registered through the admin API, so that a
 	// reload (which syncs groups to the file) keeps them.
@@ -122,6 +127,7 @@ func newApp(log *slog.Logger, stdout, stderr io.Writer, source string, load func
 		adminHint:  "admin.address",
 		live:       make(map[string]*liveListener),
 		checkers:   make(map[string]*health.Checker),
+		checkerPP:  make(map[string]bool),
 		hctx:       hctx,
 		hcancel:    hcancel,
 		apiTargets: make(map[string]bool),
@@ -224,6 +230,8 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 		routers: make(map[string]*l7.Router),
 		routes:  make(map[string]*listenerRoutes),
 		health:  make(map[string]health.Config),
+		l4:      make(map[string]l4.Config),
+		flows:   make(map[string]*obs.FlowMetrics),
 	}
 	var errs []string
 	for i, tg := range cfg.TargetGroups {
@@ -244,14 +252,26 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 		}
 	}
 	for i, lc := range cfg.Listeners {
-		switch strings.ToUpper(lc.Protocol) {
-		case "", "HTTP", "HTTPS":
-		default:
-			errs = append(errs, fmt.Sprintf("listeners[%d] (%s): protocol %s is not served by this build of lb yet (HTTP and HTTPS only)", i, lc.Name, lc.Protocol))
+		key := sockKey(lc)
+		_, dup1 := s.routers[key]
+		_, dup2 := s.l4[key]
+		if dup1 || dup2 {
+			errs = append(errs, fmt.Sprintf("listeners[%d] (%s): address %s is used by another listener", i, lc.Name, lc.Address))
 			continue
 		}
-		if _, dup := s.routers[sockKey(lc)]; dup {
-			errs = append(errs, fmt.Sprintf("listeners[%d] (%s): address %s is used by another listener", i, lc.Name, lc.Address))
+		switch strings.ToUpper(lc.Protocol) {
+		case "", "HTTP", "HTTPS":
+		case "TCP", "TLS":
+			c, err := a.compileL4(cfg, lc)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("listeners[%d] (%s): %v", i, lc.Name, err))
+				continue
+			}
+			s.l4[key] = c
+			s.flows[lc.Name] = a.metrics.Flows(lc.Name, c.Group.Name)
+			continue
+		default:
+			errs = append(errs, fmt.Sprintf("listeners[%d] (%s): unknown protocol %q", i, lc.Name, lc.Protocol))
 			continue
 		}
 		r, rerr := l7.NewRouter(lc, s.groups, l7.RouterOptions{})
@@ -280,7 +300,7 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 		}
 	}()
 	for i, lc := range cfg.Listeners {
-		if !strings.EqualFold(lc.Protocol, "HTTPS") {
+		if !strings.EqualFold(lc.Protocol, "HTTPS") && !strings.EqualFold(lc.Protocol, "TLS") {
 			continue
 		}
 		tp, terr := a.prepareTLS(lc)
@@ -312,6 +332,60 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 	return p, nil
 }
 
+// compileL4 builds a TCP/TLS listener's forwarding config: its default
+// action forwards every flow to one target group.
+func (a *app) compileL4(cfg *config.LB, lc config.Listener) (l4.Config, error) {
+	var name string
+	if f := lc.DefaultAction.Forward; f != nil {
+		name = f.TargetGroup
+		if name == "" && len(f.TargetGroups) == 1 {
+			name = f.TargetGroups[0].Name
+		}
+	}
+	if name == "" {
+		return l4.Config{}, errors.New("default_action: a TCP or TLS listener forwards to exactly one target group")
+	}
+	var tg *config.TargetGroup
+	for i := range cfg.TargetGroups {
+		if cfg.TargetGroups[i].Name == name {
+			tg = &cfg.TargetGroups[i]
+		}
+	}
+	if tg == nil {
+		return l4.Config{}, fmt.Errorf("default_action: unknown target group %q", name)
+	}
+	alg, ok := l4.ParseAlgorithm(tg.Algorithm)
+	if !ok {
+		return l4.Config{}, fmt.Errorf("target group %s: algorithm %q is not a TCP algorithm (flow_hash or source_ip)", name, tg.Algorithm)
+	}
+	if err := l4.ValidateEndpointID(tg.ProxyProtocolEndpointID); err != nil {
+		return l4.Config{}, fmt.Errorf("target group %s: %w", name, err)
+	}
+	return l4.Config{
+		Listener: lc.Name, Group: a.reg.Group(name), Algorithm: alg,
+		IdleTimeout: lc.IdleTimeout.D(), ProxyProtocolV2: tg.ProxyProtocolV2,
+		EndpointID: tg.ProxyProtocolEndpointID, ConnectionTermination: tg.ConnectionTermination,
+		OnFlow: a.observeFlow,
+	}, nil
+}
+
+// observeFlow counts an ended TCP/TLS flow. Flows have no access-log line
+// (the ALB format is per request; NLB's is TLS-only and S3-bound).
+func (a *app) observeFlow(r *l4.Record) {
+	s := a.cur.Load()
+	failure := ""
+	switch r.CloseReason {
+	case l4.ReasonClientClose, l4.ReasonTargetClose:
+	default:
+		failure = r.CloseReason
+	}
+	s.flows[r.Listener].Observe(r.Received, r.Sent, failure)
+	if failure != "" && a.log.Enabled(context.Background(), slog.LevelDebug) {
+		a.log.Debug("flow ended", obs.KeyListener, r.Listener, obs.KeyTargetGroup, r.TargetGroup,
+			obs.KeyTarget, r.Target, obs.KeyClientIP, r.Client.Addr().String(), "reason", r.CloseReason, obs.KeyErr, r.Err)
+	}
+}
+
 // prepareTLS loads and checks an HTTPS listener's certificates, policy
 // and acme block without touching the running listener. An ACME manager
 // is kept when the acme block did not change.
@@ -319,6 +393,10 @@ func (a *app) prepareTLS(lc config.Listener) (*tlsPrep, error) {
 	tp := &tlsPrep{
 		sources: tlsx.FromConfig(lc.Certificates),
 		opts:    tlsx.Options{Listener: lc.Name, Policy: lc.SSLPolicy, NextProtos: []string{"http/1.1"}, Logger: a.log},
+	}
+	if strings.EqualFold(lc.Protocol, "TLS") {
+		// An NLB TLS listener offers what its ALPN policy says.
+		tp.opts.NextProtos, tp.opts.ALPNPolicy = nil, lc.ALPNPolicy
 	}
 	if lc.ACME != nil {
 		if ll, ok := a.live[sockKey(lc)]; ok && ll.acme != nil && reflect.DeepEqual(ll.acmeCfg, lc.ACME) {
@@ -411,12 +489,23 @@ func (a *app) applyLocked(cfg *config.LB) error {
 		g.SetSlowStart(tg.SlowStart.D())
 		g.Sync(specs, deregistrationDelay(tg))
 		hc := s.health[tg.Name]
-		if chk, ok := a.checkers[tg.Name]; ok {
+		chk, ok := a.checkers[tg.Name]
+		if ok && a.checkerPP[tg.Name] == tg.ProxyProtocolV2 {
 			chk.Update(hc)
 		} else {
-			chk := health.NewChecker(g, hc, health.Options{Logger: a.log})
+			if ok {
+				chk.Stop()
+			}
+			ho := health.Options{Logger: a.log}
+			if tg.ProxyProtocolV2 {
+				// Targets that expect a PROXY v2 header get a LOCAL one on
+				// checks, as NLB sends.
+				ho.Dial = l4.DialLocal(&net.Dialer{})
+			}
+			chk = health.NewChecker(g, hc, ho)
 			chk.Start(a.hctx)
 			a.checkers[tg.Name] = chk
+			a.checkerPP[tg.Name] = tg.ProxyProtocolV2
 		}
 	}
 	if old != nil {
@@ -441,7 +530,6 @@ func (a *app) applyLocked(cfg *config.LB) error {
 	for _, lc := range cfg.Listeners {
 		key := sockKey(lc)
 		want[key] = true
-		r := s.routers[key]
 		tp := p.tls[key]
 		if ll, ok := a.live[key]; ok {
 			ll.sock.setMetrics(a.metrics.Listener(lc.Name))
@@ -452,8 +540,7 @@ func (a *app) applyLocked(cfg *config.LB) error {
 				}
 			}
 			a.setACMELocked(ll, lc, tp)
-			if serverSettingsEqual(ll.cfg, lc) {
-				ll.srv.SetRouter(r)
+			if serverSettingsEqual(ll.cfg, lc) && a.updateLocked(ll, lc, s, key) {
 				continue
 			}
 			if tp != nil && ll.store == nil {
@@ -463,13 +550,14 @@ func (a *app) applyLocked(cfg *config.LB) error {
 			}
 			// Settings the server was built with changed: a new server takes
 			// over the same socket, the old one finishes its requests.
-			oldSrv := ll.srv
-			if err := a.serveLocked(ll, lc, r); err != nil {
+			old := *ll
+			if err := a.serveLocked(ll, lc, s, key); err != nil {
 				a.log.Error("listener restart", obs.KeyListener, lc.Name, obs.KeyErr, err)
-				ll.srv.SetRouter(r)
+				*ll = old
+				a.updateLocked(ll, lc, s, key)
 				continue
 			}
-			go a.retire(oldSrv, lc.Name, cfg.ShutdownTimeout.D())
+			go a.retire(&old, lc.Name, cfg.ShutdownTimeout.D())
 			continue
 		}
 		ll := &liveListener{sock: p.newSocks[key]}
@@ -477,7 +565,7 @@ func (a *app) applyLocked(cfg *config.LB) error {
 			ll.store = tp.store
 		}
 		a.setACMELocked(ll, lc, tp)
-		if err := a.serveLocked(ll, lc, r); err != nil {
+		if err := a.serveLocked(ll, lc, s, key); err != nil {
 			// NewServer only fails on a nil router, which compile excludes.
 			a.log.Error("listener start", obs.KeyListener, lc.Name, obs.KeyErr, err)
 			ll.sock.close()
@@ -494,7 +582,7 @@ func (a *app) applyLocked(cfg *config.LB) error {
 		ll.sock.close()
 		a.setACMELocked(ll, ll.cfg, nil)
 		a.log.Info("listener closed", obs.KeyListener, ll.cfg.Name, "address", key)
-		go a.retire(ll.srv, ll.cfg.Name, cfg.ShutdownTimeout.D())
+		go a.retire(ll, ll.cfg.Name, cfg.ShutdownTimeout.D())
 	}
 	if oldLog != nil {
 		// Requests that loaded the old log a moment ago may still write;
@@ -541,19 +629,63 @@ func (a *app) setACMELocked(ll *liveListener, lc config.Listener, tp *tlsPrep) {
 	go m.Run(ctx)
 }
 
-// serveLocked starts a server for lc with router r on ll's socket.
-func (a *app) serveLocked(ll *liveListener, lc config.Listener, r *l7.Router) error {
-	srv, err := l7.NewServer(r, l7.ServerOptions{Listener: lc, Observer: a, Logger: a.log})
-	if err != nil {
-		return err
+// updateLocked applies s to ll's running server in place: a router swap
+// for HTTP(S), a config update for TCP/TLS. It reports false when the
+// server cannot take s in place (then the caller replaces it).
+func (a *app) updateLocked(ll *liveListener, lc config.Listener, s *snapshot, key string) bool {
+	switch {
+	case ll.srv != nil && s.routers[key] != nil:
+		ll.srv.SetRouter(s.routers[key])
+		return true
+	case ll.l4p != nil:
+		c, ok := s.l4[key]
+		if !ok {
+			return false
+		}
+		if ll.store != nil {
+			c.TLS = ll.store.TLSConfig()
+		}
+		if err := ll.l4p.Update(c); err != nil {
+			a.log.Error("listener update", obs.KeyListener, lc.Name, obs.KeyErr, err)
+			return false
+		}
+		return true
 	}
-	ll.srv, ll.cfg = srv, lc
+	return false
+}
+
+// serveLocked starts a server for lc (an l7 server or an l4 proxy, as its
+// protocol says) on ll's socket, with s's router or forwarding config.
+func (a *app) serveLocked(ll *liveListener, lc config.Listener, s *snapshot, key string) error {
 	var ln net.Listener = ll.sock.handoff()
 	if pp := lc.ProxyProtocol; pp != nil {
 		// Only trusted peers may (and must) send a PROXY header; the
 		// header is read off the accept loop, so a silent peer stalls nothing.
 		ln = l4.NewProxyProtocolListener(ln, parsePrefixes(pp.Trusted), pp.HeaderTimeout.D())
 	}
+	if c, ok := s.l4[key]; ok {
+		if ll.store != nil {
+			c.TLS = ll.store.TLSConfig() // l4 terminates TLS itself
+		}
+		p, err := l4.NewProxy(c, nil, a.log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ll.srv, ll.l4p, ll.cfg = nil, p, lc
+		go func() {
+			if err := p.Serve(ln); err != nil && !errors.Is(err, l4.ErrProxyClosed) {
+				a.log.Error("serve", obs.KeyListener, lc.Name, obs.KeyErr, err)
+			}
+		}()
+		return nil
+	}
+	srv, err := l7.NewServer(s.routers[key], l7.ServerOptions{Listener: lc, Observer: a, Logger: a.log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ll.srv, ll.l4p, ll.cfg = srv, nil, lc
 	if ll.store != nil {
 		ln = ll.store.Listener(ln)
 	}
@@ -562,6 +694,25 @@ func (a *app) serveLocked(ll *liveListener, lc config.Listener, r *l7.Router) er
 			a.log.Error("serve", obs.KeyListener, lc.Name, obs.KeyErr, err)
 		}
 	}()
+	return nil
+}
+
+// startDrain makes the listener's responses carry Connection: close.
+func (ll *liveListener) startDrain() {
+	if ll.srv != nil {
+		ll.srv.StartDrain()
+	}
+}
+
+// shutdown stops the listener's server: it stops accepting and waits for
+// in-flight requests or flows until ctx ends, then cuts them.
+func (ll *liveListener) shutdown(ctx context.Context) error {
+	switch {
+	case ll.srv != nil:
+		return ll.srv.Shutdown(ctx)
+	case ll.l4p != nil:
+		return ll.l4p.Shutdown(ctx)
+	}
 	return nil
 }
 
@@ -580,10 +731,10 @@ func parsePrefixes(cidrs []string) []netip.Prefix {
 }
 
 // retire drains a server that a reload replaced or removed.
-func (a *app) retire(srv *l7.Server, name string, timeout time.Duration) {
+func (a *app) retire(ll *liveListener, name string, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := ll.shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		a.log.Warn("retired listener cut at shutdown_timeout", obs.KeyListener, name, obs.KeyErr, err)
 	}
 }
@@ -596,10 +747,19 @@ func serverSettingsEqual(a, b config.Listener) bool {
 		l.Rules, l.DefaultAction = nil, config.Action{}
 		l.XFF, l.XFFClientPort, l.DesyncMitigation = "", false, ""
 		// The certificate store reloads in place.
-		l.SSLPolicy, l.Certificates, l.ACME = "", nil, nil
+		l.SSLPolicy, l.Certificates, l.ACME, l.ALPNPolicy = "", nil, nil, ""
+		if isL4(l.Protocol) {
+			// l4.Proxy.Update takes the name and idle timeout too.
+			l.Name, l.IdleTimeout = "", 0
+		}
 		return l
 	}
 	return reflect.DeepEqual(strip(a), strip(b))
+}
+
+// isL4 reports whether protocol is served by l4 (TCP, TLS).
+func isL4(protocol string) bool {
+	return strings.EqualFold(protocol, "TCP") || strings.EqualFold(protocol, "TLS")
 }
 
 // boundAddr is the address a listener's socket is bound to (the port a
@@ -642,7 +802,7 @@ func (a *app) drain(timeout time.Duration) error {
 	a.drainer.Begin()
 	lives := make([]*liveListener, 0, len(a.live))
 	for _, ll := range a.live {
-		ll.srv.StartDrain()
+		ll.startDrain()
 		lives = append(lives, ll)
 	}
 	a.mu.Unlock()
@@ -658,7 +818,7 @@ func (a *app) drain(timeout time.Duration) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := ll.srv.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := ll.shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				a.log.Warn("listener cut at shutdown_timeout", obs.KeyListener, ll.cfg.Name, obs.KeyErr, err)
 			}
 		}()
