@@ -80,6 +80,10 @@ func TestALBErrorStatuses(t *testing.T) {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		io.Copy(io.Discard, c)
 	})
+	bothCLTE := rawTarget(t, func(c net.Conn) {
+		readRequestHead(c)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")
+	})
 	closedMid := rawTarget(t, func(c net.Conn) {
 		readRequestHead(c)
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
@@ -92,12 +96,13 @@ func TestALBErrorStatuses(t *testing.T) {
 		{Priority: 4, Conditions: config.Conditions{Path: []string{"/malformed"}}, Action: fwd("malformed")},
 		{Priority: 5, Conditions: config.Conditions{Path: []string{"/huge"}}, Action: fwd("huge")},
 		{Priority: 6, Conditions: config.Conditions{Path: []string{"/silent"}}, Action: fwd("silent")},
+		{Priority: 7, Conditions: config.Conditions{Path: []string{"/dupcl"}}, Action: fwd("dupcl")},
 	}}
 	ok := newBackend(t, "ok", nil)
 	h := startLB(t, lbSetup{
 		listener: lc,
 		groups: []config.TargetGroup{empty, group("refused", refused), group("reset", reset), group("malformed", malformed),
-			group("huge", hugeHeader), group("silent", silent), group("ok", ok.addr())},
+			group("huge", hugeHeader), group("silent", silent), group("ok", ok.addr()), group("dupcl", bothCLTE)},
 		transport: TransportOptions{ResponseTimeout: 300 * time.Millisecond},
 	})
 	cases := []struct {
@@ -111,6 +116,7 @@ func TestALBErrorStatuses(t *testing.T) {
 		{"/malformed", 502, ReasonMalformedResponse},
 		{"/huge", 502, ReasonResponseTooLarge},
 		{"/silent", 504, ReasonResponseTimeout},
+		{"/dupcl", 502, ReasonMalformedResponse},
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {
@@ -306,5 +312,45 @@ func TestExtraBytesAfterResponseNeverReachNextClient(t *testing.T) {
 		if _, _, body := h.get("/next"); body == "EVIL" {
 			t.Fatal("a later client received the bytes smuggled after the first response")
 		}
+	}
+}
+
+// When a target's connection cap is reached, a request waits at most
+// MaxConnWaitTimeout and then fails fast with 503 instead of piling up.
+func TestTargetConnectionCapFailsFast(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	slow := newBackend(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			started <- struct{}{}
+			<-release
+		}
+	})
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups:    []config.TargetGroup{group("web", slow.addr())},
+		transport: TransportOptions{MaxConnsPerTarget: 1, MaxConnWaitTimeout: 100 * time.Millisecond}})
+	held := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(h.url("/hold"))
+		if err != nil {
+			held <- 0
+			return
+		}
+		resp.Body.Close()
+		held <- resp.StatusCode
+	}()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("held request never reached the target")
+	}
+	start := time.Now()
+	st, _, _ := h.get("/second")
+	if st != 503 || time.Since(start) > 2*time.Second {
+		t.Fatalf("second request: %d after %v, want a fast 503", st, time.Since(start))
+	}
+	close(release)
+	if st := <-held; st != 200 {
+		t.Fatalf("held request: %d", st)
 	}
 }

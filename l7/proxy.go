@@ -349,7 +349,12 @@ func (x *exchange) buildRequest(tg *TargetGroup) {
 	}
 	x.port = strconv.AppendUint(x.port[:0], uint64(x.view.ListenerPort), 10)
 	req.Header.SetBytesV("X-Forwarded-Port", x.port)
-	x.trace = appendTraceID(x.trace[:0], in.Peek("X-Amzn-Trace-Id"), x.rec.Received)
+	incoming := in.Peek("X-Amzn-Trace-Id")
+	if len(x.view.RawHeaders) > maxTraceHeaderBlock {
+		// ALB starts a fresh trace when the request headers pass 7 KB.
+		incoming = nil
+	}
+	x.trace = appendTraceID(x.trace[:0], incoming, x.rec.Received)
 	req.Header.SetBytesV("X-Amzn-Trace-Id", x.trace)
 	x.rec.TraceID = append(x.rec.TraceID, x.trace...)
 
@@ -362,6 +367,10 @@ func (x *exchange) buildRequest(tg *TargetGroup) {
 		}
 	}
 }
+
+// maxTraceHeaderBlock is the header size past which ALB replaces the
+// trace header with a fresh Root (elb.md §3.3).
+const maxTraceHeaderBlock = 7 << 10
 
 // appendForwardHost builds the Host sent to the target (elb.md §3.2):
 // lower-cased; on listener ports 80 and 443 any port is removed, on
