@@ -87,6 +87,12 @@ type lbSetup struct {
 	server    ServerOptions
 	// listen is the address to listen on (default 127.0.0.1:0).
 	listen string
+	// wrap, when set, wraps the listener (TLS, as cmd/lb does).
+	wrap func(net.Listener) net.Listener
+}
+
+func startLBWithListener(t *testing.T, lc config.Listener, groups []config.TargetGroup, wrap func(net.Listener) net.Listener) *harness {
+	return startLB(t, lbSetup{listener: lc, groups: groups, wrap: wrap})
 }
 
 func startLB(t *testing.T, s lbSetup) *harness {
@@ -139,6 +145,10 @@ func startLB(t *testing.T, s lbSetup) *harness {
 	if err != nil {
 		t.Skipf("listen %s: %v", s.listen, err)
 	}
+	addr := ln.Addr().String()
+	if s.wrap != nil {
+		ln = s.wrap(ln)
+	}
 	done := make(chan struct{})
 	go func() {
 		if err := srv.Serve(ln); err != nil {
@@ -146,7 +156,7 @@ func startLB(t *testing.T, s lbSetup) *harness {
 		}
 		close(done)
 	}()
-	h := &harness{t: t, addr: ln.Addr().String(), srv: srv, reg: reg, tr: tr, obs: obs,
+	h := &harness{t: t, addr: addr, srv: srv, reg: reg, tr: tr, obs: obs,
 		hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
