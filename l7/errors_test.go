@@ -241,6 +241,28 @@ func TestHandlerPanicIsRecovered(t *testing.T) {
 	if h.srv.Counters().Panics.Load() != 1 {
 		t.Fatalf("panics counted %d", h.srv.Counters().Panics.Load())
 	}
+	// A panic after the target answered (here: in the observer, which
+	// runs when a streamed body ends) is contained too.
+	h.obs.panicOn.Store(true)
+	if st, _, body := h.get("/streamed"); st != 200 || body != "a" {
+		t.Fatalf("observer panic broke the response: %d %q", st, body)
+	}
+	h.obs.panicOn.Store(false)
+	if st, _, _ := h.get("/fine"); st != 200 {
+		t.Fatal("server unhealthy after observer panic")
+	}
+	waitFor(t, func() bool { return h.srv.Counters().Panics.Load() == 2 })
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for i := 0; i < 400; i++ {
+		if ok() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("condition not reached")
 }
 
 // A target that closes idle keep-alive connections quickly: the next GET

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -224,11 +225,15 @@ func rawStatus(t *testing.T, resp string) int {
 
 // recorder is an Observer keeping copies of the records.
 type recorder struct {
-	mu   sync.Mutex
-	recs []Record
+	mu      sync.Mutex
+	recs    []Record
+	panicOn atomic.Bool
 }
 
 func (r *recorder) ObserveRequest(rec *Record) {
+	if r.panicOn.Load() {
+		panic("observer panic")
+	}
 	c := *rec
 	c.Method = append([]byte(nil), rec.Method...)
 	c.URI = append([]byte(nil), rec.URI...)

@@ -471,6 +471,8 @@ func (x *exchange) setCookie(name, value string, exp time.Time) {
 func (x *exchange) abandonUpstream() {
 	if x.streaming && !x.upgrade {
 		x.streaming = false
+		// The stream must not finish the exchange: the handler does.
+		x.respBody.done = true
 		x.ctx.Response.ResetBody()
 		_ = x.resp.CloseBodyStream()
 	}
