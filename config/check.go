@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Shared checks: addresses, CIDRs, ranges, names and files.
@@ -170,12 +172,20 @@ func describeChar(s string, i int) string {
 	return fmt.Sprintf("character %q", string(c))
 }
 
-// resolve makes a relative file path relative to the config file's directory.
+// resolve makes a relative file path absolute, relative to the config
+// file's directory. Absolute, so the loaded config (and its hash) is the
+// same whichever working directory and spelling of the config path were
+// used: `lb validate -config lb.yaml` in /etc/lb and `lb -config
+// /etc/lb/lb.yaml` from / agree.
 func resolve(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) || dir == "" {
+	if p == "" || filepath.IsAbs(p) {
 		return p
 	}
-	return filepath.Join(dir, p)
+	joined := filepath.Join(dir, p)
+	if abs, err := filepath.Abs(joined); err == nil {
+		return abs
+	}
+	return joined
 }
 
 // readable checks that p (already resolved) names a readable regular
@@ -184,6 +194,10 @@ func (d *decoder) readable(path, p string) {
 	if p == "" {
 		d.errf(path, "file name required")
 		return
+	}
+	written := p // errors name the file as the config writes it
+	if n, ok := d.nodes[path]; ok && n.Kind == yaml.ScalarNode && n.Value != "" {
+		written = n.Value
 	}
 	cause := func(err error) error {
 		var pe *fs.PathError
@@ -194,20 +208,20 @@ func (d *decoder) readable(path, p string) {
 	}
 	st, err := os.Stat(p)
 	if err != nil {
-		d.errf(path, "cannot read %s: %v", p, cause(err))
+		d.errf(path, "cannot read %s: %v", written, cause(err))
 		return
 	}
 	if st.IsDir() {
-		d.errf(path, "cannot read %s: is a directory", p)
+		d.errf(path, "cannot read %s: is a directory", written)
 		return
 	}
 	if !st.Mode().IsRegular() {
-		d.errf(path, "cannot read %s: not a regular file", p)
+		d.errf(path, "cannot read %s: not a regular file", written)
 		return
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		d.errf(path, "cannot read %s: %v", p, cause(err))
+		d.errf(path, "cannot read %s: %v", written, cause(err))
 		return
 	}
 	f.Close()

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -198,12 +199,20 @@ func TestRelativePathsResolved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := c.Listeners[1]
-	if got := l.Certificates[0].Cert; got != "testdata/spec/certs/a.pem" {
-		t.Errorf("cert = %q, want testdata/spec/certs/a.pem", got)
+	abs := func(rel string) string {
+		t.Helper()
+		p, err := filepath.Abs(rel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
-	if got := l.ACME.CARoots; got != "testdata/spec/certs/pebble-root.pem" {
-		t.Errorf("ca_roots = %q", got)
+	l := c.Listeners[1]
+	if got, want := l.Certificates[0].Cert, abs("testdata/spec/certs/a.pem"); got != want {
+		t.Errorf("cert = %q, want %q", got, want)
+	}
+	if got, want := l.ACME.CARoots, abs("testdata/spec/certs/pebble-root.pem"); got != want {
+		t.Errorf("ca_roots = %q, want %q", got, want)
 	}
 	if got := l.ACME.CacheDir; got != "/var/lib/lb/acme" {
 		t.Errorf("absolute cache_dir changed: %q", got)
@@ -218,11 +227,23 @@ func TestRelativePathsResolved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := e.KeyGroups[0].Keys[0].PublicKey; got != "testdata/spec/keys/public.pem" {
-		t.Errorf("public_key = %q", got)
+	if got, want := e.KeyGroups[0].Keys[0].PublicKey, abs("testdata/spec/keys/public.pem"); got != want {
+		t.Errorf("public_key = %q, want %q", got, want)
 	}
-	if got := e.Distributions[0].CacheBehaviors[0].FunctionAssociations[0].Function; got != "testdata/spec/hooks/rewrite.js" {
-		t.Errorf("function = %q", got)
+	if got, want := e.Distributions[0].CacheBehaviors[0].FunctionAssociations[0].Function, abs("testdata/spec/hooks/rewrite.js"); got != want {
+		t.Errorf("function = %q, want %q", got, want)
+	}
+	// The same file named another way loads to the same config and hash.
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := LoadLB(filepath.Join(wd, "testdata", "..", "testdata", "spec", "lb.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Hash(c) != Hash(c2) {
+		t.Errorf("hash depends on how the config path is spelled: %s vs %s", Hash(c), Hash(c2))
 	}
 }
 

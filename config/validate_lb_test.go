@@ -32,7 +32,7 @@ func TestLBRules(t *testing.T) {
 		{"desync strictest", "desync_mitigation: strictest\n", "", "", ""},
 		{"https needs certs", "protocol: HTTPS\n", "", "", "listeners[0].certificates: HTTPS listener needs certificates or acme"},
 		{"https certs", "protocol: HTTPS\n" + tls, "", "", ""},
-		{"https missing cert file", "protocol: HTTPS\ncertificates: [{cert: spec/nope.pem, key: spec/certs/a-key.pem}]\n", "", "", "listeners[0].certificates[0].cert: cannot read testdata/spec/nope.pem"},
+		{"https missing cert file", "protocol: HTTPS\ncertificates: [{cert: spec/nope.pem, key: spec/certs/a-key.pem}]\n", "", "", "listeners[0].certificates[0].cert: cannot read spec/nope.pem: no such file"},
 		{"cert dir", "protocol: HTTPS\ncertificates: [{cert: spec/certs, key: spec/certs/a-key.pem}]\n", "", "", "is a directory"},
 		{"ssl policy", "protocol: HTTPS\nssl_policy: ELBSecurityPolicy-Nope\n" + tls, "", "", `listeners[0].ssl_policy: unknown security policy "ELBSecurityPolicy-Nope"`},
 		{"ssl policy res", "protocol: HTTPS\nssl_policy: ELBSecurityPolicy-TLS13-1-2-Res-2021-06\n" + tls, "", "", ""},
