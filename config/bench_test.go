@@ -1,9 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // bigLB is a config of n rules and n targets, the reload size SPEC §6 names.
@@ -37,5 +39,37 @@ func BenchmarkParseLB1000(b *testing.B) {
 		if _, err := ParseLB("big.yaml", data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestHostileSizes: huge or alias-bombed files finish quickly with a
+// bounded error list.
+func TestHostileSizes(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("listeners: [{name: web, address: \"127.0.0.1:0\", default_action: {forward: {target_group: web}}}]\ntarget_groups:\n  - name: web\n    targets:\n")
+	for i := 0; i < 50000; i++ {
+		b.WriteString("      - [x]\n      - 127.0.0.1:1\n")
+	}
+	start := time.Now()
+	_, err := ParseLB("big.yaml", []byte(b.String()))
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("want Errors, got %v", err)
+	}
+	if len(es) != maxErrors+1 || !strings.Contains(es[len(es)-1].Msg, "too many errors") {
+		t.Errorf("got %d errors, last %q; want %d and a too-many line", len(es), es[len(es)-1].Msg, maxErrors+1)
+	}
+	// An alias bomb: 20 lines that expand to millions of values.
+	q := "x-q: &q [" + strings.Repeat("{key: a, value: b},", 9) + "{key: a, value: b}]\n"
+	r := "x-r: &r {priority: 1, conditions: {query: *q}, action: {fixed_response: {status: 200}}}\n"
+	rs := "x-rs: &rs [" + strings.Repeat("*r, ", 99) + "*r]\n"
+	l := "x-l: &l {name: web, address: \"127.0.0.1:0\", rules: *rs, default_action: {fixed_response: {status: 200}}}\n"
+	bomb := q + r + rs + l + "listeners: [" + strings.Repeat("*l, ", 999) + "*l]\n"
+	_, err = ParseLB("bomb.yaml", []byte(bomb))
+	if err == nil || !strings.Contains(err.Error(), "config too large") {
+		t.Errorf("alias bomb: want a too-large error, got %.300v", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("hostile inputs took %v", d)
 	}
 }

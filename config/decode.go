@@ -21,6 +21,8 @@ type decoder struct {
 	errs  Errors
 	nodes map[string]*yaml.Node // value node of every decoded path
 	bad   map[string]bool       // paths whose value did not decode
+	// badAbove holds every ancestor of a bad path.
+	badAbove map[string]bool
 	// budget bounds the nodes decoded: YAML aliases can make a small file
 	// expand exponentially ("billion laughs"), and validate must finish.
 	budget int
@@ -35,7 +37,7 @@ const (
 )
 
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, nodes: map[string]*yaml.Node{}, bad: map[string]bool{}, budget: maxDecodeNodes}
+	return &decoder{file: file, nodes: map[string]*yaml.Node{}, bad: map[string]bool{}, badAbove: map[string]bool{}, budget: maxDecodeNodes}
 }
 
 var (
@@ -114,14 +116,10 @@ func (d *decoder) has(path string) bool {
 // descendants failed to decode, so later checks stay quiet about values
 // the user already hears about (and about conclusions drawn from them,
 // such as "no condition" when the only condition had the wrong type).
+// Both lookups cost the depth of the path, not the number of errors.
 func (d *decoder) isBad(path string) bool {
-	if len(d.bad) == 0 {
-		return false
-	}
-	for b := range d.bad {
-		if path == "" || strings.HasPrefix(b, path) && len(b) > len(path) && (b[len(path)] == '.' || b[len(path)] == '[') {
-			return true
-		}
+	if d.badAbove[path] {
+		return true
 	}
 	for {
 		if d.bad[path] {
@@ -131,6 +129,16 @@ func (d *decoder) isBad(path string) bool {
 			return false
 		}
 		path = parent(path)
+	}
+}
+
+// markBad records path as undecodable, and each ancestor as having an
+// undecodable descendant.
+func (d *decoder) markBad(path string) {
+	d.bad[path] = true
+	for path != "" {
+		path = parent(path)
+		d.badAbove[path] = true
 	}
 }
 
@@ -144,7 +152,7 @@ func (d *decoder) errAt(n *yaml.Node, path, format string, args ...any) {
 
 // fail records a decode error and marks path bad.
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
-	d.bad[path] = true
+	d.markBad(path)
 	d.errAt(n, path, format, args...)
 }
 
@@ -316,7 +324,7 @@ func (d *decoder) eachPair(path string, n *yaml.Node, f func(k, v *yaml.Node)) {
 // field is one settable struct field and how it is written in YAML.
 type field struct {
 	index  int
-	status bool // accepts HTTP_301 for 301 (redirect status)
+	status bool // an HTTP status: accepts "503" and HTTP_301 as AWS writes them (tag config:"status")
 }
 
 type fieldTable struct {
@@ -381,14 +389,12 @@ func (d *decoder) decodeStruct(path string, n *yaml.Node, v reflect.Value) {
 			return
 		}
 		fv := v.Field(f.index)
-		if f.status && val.Kind == yaml.ScalarNode {
-			if rest, ok := strings.CutPrefix(val.Value, "HTTP_"); ok {
-				code, err := strconv.Atoi(rest)
-				if err == nil {
-					d.nodes[p] = val
-					fv.SetInt(int64(code))
-					return
-				}
+		if f.status && val.Kind == yaml.ScalarNode && val.Tag != "!!null" {
+			// Status codes as AWS writes them: "503", HTTP_301.
+			if code, err := strconv.Atoi(strings.TrimPrefix(val.Value, "HTTP_")); err == nil {
+				d.nodes[p] = val
+				fv.SetInt(int64(code))
+				return
 			}
 		}
 		d.decode(p, val, fv)

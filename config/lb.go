@@ -87,7 +87,7 @@ type Redirect struct {
 
 // FixedResponse answers from the load balancer itself.
 type FixedResponse struct {
-	Status      int    `yaml:"status" json:"status"`
+	Status      int    `yaml:"status" json:"status" config:"status"` // 2XX | 4XX | 5XX ("503" accepted)
 	ContentType string `yaml:"content_type" json:"content_type,omitempty"`
 	Body        string `yaml:"body" json:"body,omitempty"`
 }

@@ -130,6 +130,8 @@ func TestLBRules(t *testing.T) {
 		{"redirect path", act(`{redirect: {path: "x", status: 301}}`), "", "", `action.redirect.path: path "x" must start with /`},
 		{"redirect query", act(`{redirect: {protocol: HTTPS, query: "?a", status: 301}}`), "", "", "must not start with ?"},
 		{"fixed 503", act(`{fixed_response: {status: 503, content_type: application/json, body: "{}"}}`), "", "", ""},
+		{"fixed quoted", act(`{fixed_response: {status: "503"}}`), "", "", ""},
+		{"fixed word", act(`{fixed_response: {status: ok}}`), "", "", `fixed_response.status: want an integer, got "ok"`},
 		{"fixed 302", act(`{fixed_response: {status: 302}}`), "", "", "action.fixed_response.status: invalid status 302: want 2XX, 4XX or 5XX"},
 		{"fixed 600", act(`{fixed_response: {status: 600}}`), "", "", "invalid status 600"},
 		{"fixed ctype", act(`{fixed_response: {status: 200, content_type: image/png}}`), "", "", `fixed_response.content_type: invalid value "image/png"`},
