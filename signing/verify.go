@@ -180,6 +180,13 @@ func (v *Verifier) Trust(groupNames ...string) (*Trusted, error) {
 	return t, nil
 }
 
+// Input caps checked before any decoding: the base64 of the largest policy
+// ParsePolicy accepts, and of a 4096-bit RSA signature with room to spare.
+var (
+	maxPolicyB64Len = EncodedLen(MaxPolicySize)
+	maxSignatureLen = 1024
+)
+
 // Verify decides a request for a restricted cache behaviour the way
 // CloudFront does:
 //
@@ -188,9 +195,10 @@ func (v *Verifier) Trust(groupNames ...string) (*Trusted, error) {
 //  2. Key-Pair-Id missing → MissingKey; not trusted here → InvalidKey.
 //  3. Hash-Algorithm other than SHA1/SHA256 or an undecodable Signature →
 //     MalformedSignature.
-//  4. Policy undecodable or invalid, or both Policy and Expires →
-//     MalformedPolicy; canned: the policy is rebuilt from scheme, Host, raw
-//     path and the remaining raw query.
+//  4. Policy undecodable or invalid, or both Policy and Expires in a URL →
+//     MalformedPolicy (in cookies CloudFront-Policy wins over
+//     CloudFront-Expires); canned: the policy is rebuilt from scheme, Host
+//     (lower-cased), raw path and the remaining raw query.
 //  5. Signature mismatch, expiry (now must be before DateLessThan), start
 //     (now must be after DateGreaterThan), viewer address outside
 //     AWS:SourceIp, resource not matching → AccessDenied.
@@ -234,11 +242,19 @@ func (t *Trusted) Verify(r *Request) (Result, error) {
 	if sigB64 == "" {
 		return res, errMissingSignature
 	}
+	if len(sigB64) > maxSignatureLen {
+		return res, errBadBase64
+	}
 	custom := seen[pPolicy]
-	if custom && seen[pExpires] {
+	// Both forms in a URL is an error; in cookies the policy wins, since a
+	// browser may still hold a canned cookie from an earlier session.
+	if custom && seen[pExpires] && urlMode {
 		return res, errMixedPolicy
 	}
 	if !custom && !seen[pExpires] {
+		return res, errBadPolicy
+	}
+	if custom && len(vals[pPolicy]) > maxPolicyB64Len {
 		return res, errBadPolicy
 	}
 

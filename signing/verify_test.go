@@ -652,3 +652,27 @@ func TestNewVerifierChecks(t *testing.T) {
 		t.Errorf("five keys, shared key: %v", err)
 	}
 }
+
+// In cookies, CloudFront-Policy wins over a stale CloudFront-Expires; in a
+// URL, both together are MalformedPolicy.
+func TestPolicyAndExpiresTogether(t *testing.T) {
+	rk := rsaKey(t)
+	tr := trusted(t, &testClock{t0}, map[string]crypto.Signer{"KRSA": rk})
+	cs, _ := NewCookieSigner("KRSA", rk)
+	cookies, _ := cs.SignWithPolicy(&Policy{Resource: "https://h.test/*", Expires: t0.Add(time.Hour)})
+	r := requestFor(t, "https://h.test/x")
+	r.Cookies = "CloudFront-Expires=1; " + cookies[0].Name + "=" + cookies[0].Value + "; " + cookies[1].Name + "=" + cookies[1].Value + "; " + cookies[2].Name + "=" + cookies[2].Value
+	if _, err := tr.Verify(r); err != nil {
+		t.Errorf("cookies with a stale CloudFront-Expires: %v", err)
+	}
+	r = requestFor(t, "https://h.test/x?Expires=1&Policy="+cookies[0].Value+"&Signature="+cookies[1].Value+"&Key-Pair-Id=KRSA")
+	_, err := tr.Verify(r)
+	wantCode(t, err, MalformedPolicy)
+	// Oversized inputs are refused before decoding.
+	r = requestFor(t, "https://h.test/x?Policy="+strings.Repeat("A", 12000)+"&Signature=AAAA&Key-Pair-Id=KRSA")
+	_, err = tr.Verify(r)
+	wantCode(t, err, MalformedPolicy)
+	r = requestFor(t, "https://h.test/x?Expires=1&Signature="+strings.Repeat("A", 2000)+"&Key-Pair-Id=KRSA")
+	_, err = tr.Verify(r)
+	wantCode(t, err, MalformedSignature)
+}
