@@ -175,7 +175,11 @@ func kindName(n *yaml.Node) string {
 		if n.Tag == "!!null" {
 			return "null"
 		}
-		return fmt.Sprintf("%q", n.Value)
+		v := n.Value
+		if len(v) > 40 {
+			v = v[:40] + "..."
+		}
+		return fmt.Sprintf("%q", v)
 	}
 	return "an unsupported node"
 }
@@ -198,7 +202,11 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) {
 	case durationType, sizeType:
 		u := v.Addr().Interface().(yaml.Unmarshaler)
 		if n.Kind != yaml.ScalarNode {
-			d.fail(n, path, "want a %s, got %s", map[bool]string{true: "duration such as 30s", false: "size such as 64MiB"}[v.Type() == durationType], kindName(n))
+			want := "a size such as 64MiB"
+			if v.Type() == durationType {
+				want = "a duration such as 30s"
+			}
+			d.fail(n, path, "want %s, got %s", want, kindName(n))
 			return
 		}
 		if err := u.UnmarshalYAML(n); err != nil {
