@@ -103,6 +103,13 @@ func classify(h *fasthttp.RequestHeader, raw []byte, uri []byte) verdict {
 			continue
 		}
 		name, val := line[:k], trimOWS(line[k+1:])
+		for _, c := range name {
+			if !isTokenChar(c) {
+				// "X A: b": fasthttp lets it through, targets disagree on it.
+				v.raise(classSevere, "BadHeader")
+				break
+			}
+		}
 		switch {
 		case equalFold(name, "Content-Length"):
 			nCL++

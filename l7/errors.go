@@ -80,6 +80,7 @@ const (
 	ReasonDesync            = "DesyncMitigation"
 	ReasonUnsupportedTE     = "UnsupportedTransferEncoding"
 	ReasonClientClosed      = "ClientClosed"
+	ReasonClientTimeout     = "ClientTimeout"
 	ReasonPanic             = "InternalPanic"
 	ReasonStickyCookie      = "AWSALBTGCookieInvalid"
 	ReasonDeregistered      = "TargetDeregistered"
@@ -175,4 +176,18 @@ func writeErrorResponse(resp *fasthttp.Response, status int) {
 	b = append(b, txt...)
 	b = append(b, "</h1></center>\r\n</body>\r\n</html>\r\n"...)
 	resp.SetBodyRaw(b)
+}
+
+// downstreamBodyError maps an error reading the client's request body: the
+// client went away (460), stayed silent past the idle timeout (408), or
+// sent a body that cannot be framed, such as a broken chunk (400).
+func downstreamBodyError(err error) *Error {
+	switch {
+	case isTimeout(err):
+		return &Error{Side: SideDownstream, Status: 408, Reason: ReasonClientTimeout, Err: err}
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed):
+		return &Error{Side: SideDownstream, Status: 460, Reason: ReasonClientClosed, Err: err}
+	}
+	return &Error{Side: SideDownstream, Status: 400, Reason: ReasonMalformedRequest, Err: err}
 }

@@ -242,9 +242,8 @@ func (x *exchange) forward(f *forwardAction, now time.Time) {
 			break
 		}
 		b.t.Release()
-		if x.reqBody.clientErr != nil {
-			// The client went away mid-upload: nothing to answer.
-			x.failWith(&Error{Side: SideDownstream, Status: 460, Reason: ReasonClientClosed, Err: x.reqBody.clientErr})
+		if ce := x.reqBody.clientErr; ce != nil {
+			x.failWith(downstreamBodyError(ce))
 			return
 		}
 		e := upstreamError(err)
