@@ -101,3 +101,22 @@ func TestVerifyAllocations(t *testing.T) {
 		t.Errorf("rejection: %v allocs", n)
 	}
 }
+
+// BenchmarkVerifyCustom is a custom-policy URL with the cache off: base64
+// and strict JSON parse of the policy plus one RSA verify.
+func BenchmarkVerifyCustom(b *testing.B) {
+	rk := rsaKey(b)
+	tr := trusted(b, &testClock{t0}, map[string]crypto.Signer{"KRSA": rk}, WithCacheSize(0))
+	s, _ := NewURLSigner("KRSA", rk)
+	u, err := s.SignWithPolicy("https://h.test/videos/a.mp4", &Policy{Resource: "https://h.test/videos/*", Expires: t0.Add(time.Hour)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := requestFor(b, u)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tr.Verify(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
