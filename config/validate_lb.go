@@ -181,7 +181,20 @@ const (
 	queryChars = "_-.$/~\"'@:+&()!,;=*?\\"
 )
 
-func wildcards(s string) int { return strings.Count(s, "*") + strings.Count(s, "?") }
+// wildcards counts * and ? that are not escaped with a backslash (query
+// values may match a literal * or ? that way).
+func wildcards(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '*', '?':
+			n++
+		}
+	}
+	return n
+}
 
 func (d *decoder) conditions(p string, c *Conditions) {
 	evals, wild := 0, 0

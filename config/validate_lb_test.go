@@ -100,6 +100,7 @@ func TestLBRules(t *testing.T) {
 		{"evals 5", cond(`{host: [a.example.com, b.example.com], path: [/a, /b], method: [GET]}`), "", "", ""},
 		{"evals 6", cond(`{host: [a.example.com, b.example.com], path: [/a, /b], method: [GET, PUT]}`), "", "", "listeners[0].rules[0].conditions: 6 match values: at most 5 per rule"},
 		{"wildcards 5", cond(`{path: ["/*/*/*/*/*"]}`), "", "", ""},
+		{"wildcards escaped", cond(`{path: ["/*/*/*"], query: [{key: "a", value: "\\*\\?\\*x*"}]}`), "", "", ""},
 		{"wildcards 6", cond(`{path: ["/*/*/*"], host: ["*.?.?.example.com"]}`), "", "", "conditions: 6 wildcard characters: at most 5 per rule"},
 		// actions
 		{"action none", "rules: [{priority: 1, conditions: {path: [/x]}}]\n", "", "", "listeners[0].rules[0].action: an action is required"},
