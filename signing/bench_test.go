@@ -95,10 +95,17 @@ func TestVerifyAllocations(t *testing.T) {
 	}
 	t.Logf("allocs: raw rsa %v, full canned verify %v", raw, full)
 	// Rejections cost nothing either (shared pre-rendered errors).
-	bad := *r
-	bad.RawQuery = "Key-Pair-Id=NOPE&Signature=x&Expires=1"
-	if n := testing.AllocsPerRun(100, func() { _, _ = tr.Verify(&bad) }); n != 0 {
-		t.Errorf("rejection: %v allocs", n)
+	for _, q := range []string{
+		"Key-Pair-Id=NOPE&Signature=x&Expires=1",
+		"Key-Pair-Id=KRSA&Signature=x&Expires=1&Hash-Algorithm=MD5",
+		"Key-Pair-Id=KRSA&Signature=x&Expires=1&Expires=2",
+		"Signature=x",
+	} {
+		bad := *r
+		bad.RawQuery = q
+		if n := testing.AllocsPerRun(100, func() { _, _ = tr.Verify(&bad) }); n != 0 {
+			t.Errorf("rejection of %s: %v allocs", q, n)
+		}
 	}
 }
 

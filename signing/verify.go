@@ -234,8 +234,16 @@ func (t *Trusted) Verify(r *Request) (Result, error) {
 	if dup {
 		return res, errDuplicateParam
 	}
-	hash, err := ParseHash(vals[pHashAlgorithm])
-	if err != nil || (seen[pHashAlgorithm] && vals[pHashAlgorithm] == "") {
+	hash := SHA1
+	switch vals[pHashAlgorithm] {
+	case "SHA256":
+		hash = SHA256
+	case "SHA1":
+	case "":
+		if seen[pHashAlgorithm] {
+			return res, errBadHashAlgorithm
+		}
+	default:
 		return res, errBadHashAlgorithm
 	}
 	sigB64 := vals[pSignature]
