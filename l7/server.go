@@ -38,7 +38,13 @@ type ServerOptions struct {
 	// clients get 503 at once.
 	Concurrency int
 	// MaxConnsPerIP caps connections per client IPv4 address (0 = off).
+	// Leave it off behind PROXY protocol: fasthttp reads the peer address
+	// in its accept loop, which would block on the PROXY header.
 	MaxConnsPerIP int
+	// ClientKeepAlive is the longest a client connection lives (ALB's
+	// client_keep_alive, default 3600s): the first response after it
+	// carries Connection: close. Traffic does not extend it.
+	ClientKeepAlive time.Duration
 	// TLSFacts, when set, reports the TLS facts of a connection (cmd/lb
 	// sets it when its TLS listener wraps conns in something other than
 	// *tls.Conn). By default a *tls.Conn (or a conn with ConnectionState)
@@ -54,6 +60,7 @@ type Server struct {
 	https    bool
 	opts     ServerOptions
 	idle     time.Duration
+	maxConn  time.Duration
 	router   atomic.Pointer[Router]
 	fs       *fasthttp.Server
 	log      *slog.Logger
@@ -91,6 +98,10 @@ func NewServer(r *Router, o ServerOptions) (*Server, error) {
 	s.idle = o.Listener.IdleTimeout.D()
 	if s.idle <= 0 {
 		s.idle = 60 * time.Second
+	}
+	s.maxConn = o.ClientKeepAlive
+	if s.maxConn <= 0 {
+		s.maxConn = time.Hour
 	}
 	rt := o.ReadTimeout
 	if rt <= 0 {
@@ -267,7 +278,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			x.rec.ErrorReason = ReasonPanic
 			s.counters.ELB5xx.Add(1)
 		}
-		if s.draining.Load() {
+		if s.draining.Load() || time.Since(ctx.ConnTime()) > s.maxConn {
 			ctx.SetConnectionClose()
 		}
 		if !x.streaming {

@@ -116,3 +116,22 @@ func TestSetRouterSwapsAtomically(t *testing.T) {
 		t.Fatalf("backend got %d", a.count())
 	}
 }
+
+func TestClientKeepAliveLimit(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	for _, c := range []struct {
+		limit     time.Duration
+		wantClose bool
+	}{{0, false}, {time.Nanosecond, true}} {
+		h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+			groups: []config.TargetGroup{group("web", be.addr())}, server: ServerOptions{ClientKeepAlive: c.limit}})
+		resp, err := h.hc.Get(h.url("/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Close != c.wantClose {
+			t.Fatalf("client_keep_alive %v: Connection: close = %v", c.limit, resp.Close)
+		}
+	}
+}
