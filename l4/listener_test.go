@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-func mustListen(t *testing.T) net.Listener {
+func mustListen(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -20,7 +20,7 @@ func mustListen(t *testing.T) net.Listener {
 	return ln
 }
 
-func dialFrom(t *testing.T, from, to string) net.Conn {
+func dialFrom(t testing.TB, from, to string) net.Conn {
 	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
 	c, err := d.Dial("tcp", to)

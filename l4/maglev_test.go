@@ -208,7 +208,7 @@ func TestHashSourceIgnoresPort(t *testing.T) {
 	}
 }
 
-func newTestGroup(t *testing.T, addrs ...string) *runtime.Group {
+func newTestGroup(t testing.TB, addrs ...string) *runtime.Group {
 	t.Helper()
 	reg := runtime.NewRegistry(nil)
 	g := reg.Group("g")
@@ -287,7 +287,7 @@ func TestPickAllocs(t *testing.T) {
 }
 
 func BenchmarkMaglevPick(b *testing.B) {
-	g := newTestGroup(&testing.T{}, targetNames(100)...)
+	g := newTestGroup(b, targetNames(100)...)
 	bal := NewBalancer(g)
 	defer bal.Close()
 	src := netip.MustParseAddrPort("127.0.0.1:40000")

@@ -38,7 +38,7 @@ type backend struct {
 
 // startBackend runs handle for every connection. With pp, the PROXY v2
 // header is read (and recorded) first.
-func startBackend(t *testing.T, pp bool, handle func(c net.Conn, br *bufio.Reader)) *backend {
+func startBackend(t testing.TB, pp bool, handle func(c net.Conn, br *bufio.Reader)) *backend {
 	t.Helper()
 	ln := mustListen(t)
 	b := &backend{ln: ln, addr: ln.Addr().String()}
@@ -118,7 +118,7 @@ type proxyEnv struct {
 	serveErr chan error
 }
 
-func startProxy(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener, targets ...string) *proxyEnv {
+func startProxy(t testing.TB, cfg Config, wrap func(net.Listener) net.Listener, targets ...string) *proxyEnv {
 	t.Helper()
 	env := &proxyEnv{records: make(chan Record, 256), serveErr: make(chan error, 1)}
 	if cfg.Group == nil {
@@ -145,7 +145,7 @@ func startProxy(t *testing.T, cfg Config, wrap func(net.Listener) net.Listener, 
 	return env
 }
 
-func (e *proxyEnv) record(t *testing.T) Record {
+func (e *proxyEnv) record(t testing.TB) Record {
 	t.Helper()
 	select {
 	case r := <-e.records:
@@ -156,7 +156,7 @@ func (e *proxyEnv) record(t *testing.T) Record {
 	}
 }
 
-func dial(t *testing.T, addr string) *net.TCPConn {
+func dial(t testing.TB, addr string) *net.TCPConn {
 	t.Helper()
 	c := dialFrom(t, "127.0.0.1", addr)
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
@@ -426,7 +426,7 @@ func TestProxyConnectRetry(t *testing.T) {
 
 // expectRefused connects and expects a reset, either already while
 // connecting (the RST can beat the connect's completion) or on first read.
-func expectRefused(t *testing.T, addr string) {
+func expectRefused(t testing.TB, addr string) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -451,7 +451,7 @@ func TestProxyNoTarget(t *testing.T) {
 }
 
 // roundTrip writes msg and reads len(msg) bytes back from an echo target.
-func roundTrip(t *testing.T, c net.Conn, msg string) {
+func roundTrip(t testing.TB, c net.Conn, msg string) {
 	t.Helper()
 	if _, err := io.WriteString(c, msg); err != nil {
 		t.Fatalf("write %q: %v", msg, err)

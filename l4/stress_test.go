@@ -1,0 +1,117 @@
+package l4
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Many concurrent flows of random sizes arrive byte-exact, and each open
+// flow costs the proxy two goroutines.
+func TestProxyConcurrentFlows(t *testing.T) {
+	targets := []string{
+		startBackend(t, true, echo).addr,
+		startBackend(t, true, echo).addr,
+		startBackend(t, true, echo).addr,
+	}
+	env := startProxy(t, Config{ProxyProtocolV2: true}, nil, targets...)
+	const flows = 64
+	conns := make([]io.ReadWriteCloser, flows)
+	base := runtime.NumGoroutine()
+	for i := range conns {
+		c := dial(t, env.addr)
+		roundTrip(t, c, "x") // the flow is established end to end
+		conns[i] = c
+	}
+	// Proxy: 2 per flow; each backend: 1 per connection.
+	if g := runtime.NumGoroutine() - base; g > 3*flows+8 {
+		t.Errorf("%d goroutines for %d open flows", g, flows)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, flows)
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			payload := randomBytes(1 + (i*7919)%(300<<10))
+			go func() {
+				_, _ = c.Write(payload)
+				_ = c.(interface{ CloseWrite() error }).CloseWrite()
+			}()
+			got, err := io.ReadAll(c)
+			c.Close()
+			if err != nil || !bytes.Equal(got, payload) {
+				errs <- fmt.Errorf("flow %d: %d of %d bytes, %v", i, len(got), len(payload), err)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("flows did not finish in 60 s")
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for range flows {
+		if r := env.record(t); r.CloseReason != ReasonClientClose && r.CloseReason != ReasonTargetClose {
+			t.Errorf("record %+v", r)
+		}
+	}
+	if a := env.p.Counters().ActiveFlows.Load(); a != 0 {
+		t.Errorf("%d flows still active", a)
+	}
+}
+
+// BenchmarkProxyFlow is one short flow end to end (connect, 1 KiB each way,
+// close), client and target in the same process: a regression guard, not
+// a peer comparison (bench/ does that).
+func BenchmarkProxyFlow(b *testing.B) {
+	be := startBackend(b, false, echo)
+	env := startProxy(b, Config{}, nil, be.addr)
+	go func() {
+		for range env.records {
+		}
+	}()
+	msg := bytes.Repeat([]byte("a"), 1024)
+	buf := make([]byte, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		c := dial(b, env.addr)
+		_, _ = c.Write(msg)
+		_ = c.CloseWrite()
+		_, _ = io.ReadFull(c, buf)
+		c.Close()
+	}
+}
+
+// BenchmarkProxyBulk moves 1 MiB through one flow per iteration.
+func BenchmarkProxyBulk(b *testing.B) {
+	be := startBackend(b, false, func(c net.Conn, br *bufio.Reader) {
+		_, _ = io.Copy(io.Discard, br)
+		_ = c.(*net.TCPConn).CloseWrite()
+	})
+	env := startProxy(b, Config{}, nil, be.addr)
+	go func() {
+		for range env.records {
+		}
+	}()
+	payload := randomBytes(1 << 20)
+	b.SetBytes(1 << 20)
+	for b.Loop() {
+		c := dial(b, env.addr)
+		_, _ = c.Write(payload)
+		_ = c.CloseWrite()
+		_, _ = io.Copy(io.Discard, c)
+		c.Close()
+	}
+}
