@@ -115,3 +115,33 @@ func BenchmarkProxyBulk(b *testing.B) {
 		c.Close()
 	}
 }
+
+// An IPv6 client on an IPv6 listener: the header to the target is TCP over
+// IPv6 with the client's address.
+func TestProxyIPv6(t *testing.T) {
+	ln6, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	be := startBackend(t, true, echo)
+	p, err := NewProxy(Config{Listener: "v6", Group: newTestGroup(t, be.addr), ProxyProtocolV2: true}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	go func() { _ = p.Serve(ln6) }()
+	c, err := net.DialTimeout("tcp", ln6.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	roundTrip(t, c, "six")
+	h, err := parseV2(be.header(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.fam != 0x21 || h.src.String() != c.LocalAddr().String() || h.dst.String() != ln6.Addr().String() {
+		t.Errorf("header fam %#x %v -> %v, want IPv6 %v -> %v", h.fam, h.src, h.dst, c.LocalAddr(), ln6.Addr())
+	}
+}
