@@ -14,6 +14,9 @@ import (
 	"github.com/switchyard/switchyard/signing"
 )
 
+// maxCloudFrontEpoch is the latest Expires CloudFront documents (2^31-1).
+const maxCloudFrontEpoch = 2147483647
+
 // signClock is the clock `edge sign` reads "+1h" and "is in the past"
 // against; tests replace it.
 var signClock = time.Now
@@ -129,6 +132,11 @@ func runSign(args []string, stdout, stderr io.Writer) int {
 	}
 	if !policy.Expires.After(now) {
 		return fail(2, "the expiry %s is in the past", policy.Expires.UTC().Format(time.RFC3339))
+	}
+	// CloudFront documents epochs as 32-bit: a later expiry would make a URL
+	// that only edge accepts.
+	if policy.Expires.Unix() > maxCloudFrontEpoch {
+		return fail(2, "the expiry %s is after %s, the latest CloudFront accepts", policy.Expires.UTC().Format(time.RFC3339), time.Unix(maxCloudFrontEpoch, 0).UTC().Format(time.RFC3339))
 	}
 	if *rawURL != "" {
 		if err := checkSignURL(*rawURL); err != nil {

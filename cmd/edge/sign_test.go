@@ -24,8 +24,8 @@ var updateSign = flag.Bool("update-sign", false, "rewrite testdata/sign golden f
 
 const (
 	signKeyID = "K2JCJMDEHXQW5F"
-	signExp   = 4102444800 // 2100-01-01T00:00:00Z
-	signNbf   = 4102358400 // a day earlier
+	signExp   = 2147400000 // 2038-01-18T04:00:00Z, before CloudFront's 32-bit limit
+	signNbf   = 2147313600 // a day earlier
 )
 
 func signTestdata(name string) string { return filepath.Join("testdata", "sign", name) }
@@ -123,9 +123,9 @@ func TestSignURLMatchesSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
-		{"url", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", u, "-expires", "4102444800"},
-		{"url", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs8.pem"), "-url", u, "-expires", "2100-01-01T00:00:00Z"},
-		{"url", "--key-pair-id=" + signKeyID, "--private-key=" + signTestdata("rsa_pkcs8.pem"), "--url=" + u, "--expires=2100-01-01T01:00:00+01:00"},
+		{"url", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", u, "-expires", "2147400000"},
+		{"url", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs8.pem"), "-url", u, "-expires", "2038-01-18T04:00:00Z"},
+		{"url", "--key-pair-id=" + signKeyID, "--private-key=" + signTestdata("rsa_pkcs8.pem"), "--url=" + u, "--expires=2038-01-18T05:00:00+01:00"},
 	} {
 		if got := runSignOK(t, args...); got != want+"\n" {
 			t.Errorf("edge sign %v\n got %s\nwant %s", args, got, want)
@@ -142,7 +142,7 @@ func TestSignURLMatchesSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := runSignOK(t, "url", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", u,
-		"-expires", "4102444800", "-starts", "4102358400", "-ip", "192.0.2.0/24")
+		"-expires", "2147400000", "-starts", "2147313600", "-ip", "192.0.2.0/24")
 	if got != want+"\n" {
 		t.Errorf("custom\n got %s\nwant %s", got, want)
 	}
@@ -151,14 +151,14 @@ func TestSignURLMatchesSDK(t *testing.T) {
 	// A single -ip address is written as /32.
 	custom.Statements[0].Condition = sign.Condition{DateLessThan: sign.NewAWSEpochTime(exp), IPAddress: &sign.IPAddress{SourceIP: "192.0.2.7/32"}}
 	want, _ = sdk.SignWithPolicy(u, custom)
-	if got := runSignOK(t, "url", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", u, "-expires", "4102444800", "-ip", "192.0.2.7"); got != want+"\n" {
+	if got := runSignOK(t, "url", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", u, "-expires", "2147400000", "-ip", "192.0.2.7"); got != want+"\n" {
 		t.Errorf("-ip address\n got %s\nwant %s", got, want)
 	}
 
 	// A wildcard -url makes a custom policy whose Resource is the pattern.
 	const pattern = "https://cdn.example.com/videos/*"
 	want, _ = sdk.SignWithPolicy(pattern, &sign.Policy{Statements: []sign.Statement{{Resource: pattern, Condition: sign.Condition{DateLessThan: sign.NewAWSEpochTime(exp)}}}})
-	got = runSignOK(t, "url", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", pattern, "-expires", "4102444800")
+	got = runSignOK(t, "url", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", pattern, "-expires", "2147400000")
 	if got != want+"\n" {
 		t.Errorf("wildcard\n got %s\nwant %s", got, want)
 	}
@@ -175,9 +175,9 @@ func TestSignURLMatchesSDK(t *testing.T) {
 	checkGolden(t, "policy_url.golden", got)
 
 	// -json.
-	got = runSignOK(t, "url", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", u, "-expires", "4102444800", "-json")
+	got = runSignOK(t, "url", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", u, "-expires", "2147400000", "-json")
 	var obj struct{ URL string }
-	if err := json.Unmarshal([]byte(got), &obj); err != nil || !strings.HasPrefix(obj.URL, u+"&Expires=4102444800&Signature=") {
+	if err := json.Unmarshal([]byte(got), &obj); err != nil || !strings.HasPrefix(obj.URL, u+"&Expires=2147400000&Signature=") {
 		t.Errorf("-json: %q %v", got, err)
 	}
 	checkGolden(t, "canned_url_json.golden", got)
@@ -193,10 +193,10 @@ func TestSignURLVerifies(t *testing.T) {
 		args []string
 		ip   string
 	}{
-		{"rsa canned", []string{"-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", "https://h.test/a?b=1", "-expires", "4102444800"}, "127.0.0.1"},
-		{"rsa sha256", []string{"-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs8.pem"), "-url", "https://h.test/a", "-expires", "4102444800", "-hash", "sha256"}, "127.0.0.1"},
-		{"ecdsa canned", []string{"-key-pair-id", "K2ECDSA", "-private-key", signTestdata("ec_sec1.pem"), "-url", "https://h.test/a", "-expires", "4102444800"}, "127.0.0.1"},
-		{"ecdsa pkcs8 sha256 custom", []string{"-key-pair-id", "K2ECDSA", "-private-key", signTestdata("ec_pkcs8.pem"), "-url", "https://h.test/a", "-expires", "4102444800", "-starts", "4102358400", "-ip", "127.0.0.0/8", "-hash", "SHA256"}, "127.0.0.1"},
+		{"rsa canned", []string{"-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", "https://h.test/a?b=1", "-expires", "2147400000"}, "127.0.0.1"},
+		{"rsa sha256", []string{"-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs8.pem"), "-url", "https://h.test/a", "-expires", "2147400000", "-hash", "sha256"}, "127.0.0.1"},
+		{"ecdsa canned", []string{"-key-pair-id", "K2ECDSA", "-private-key", signTestdata("ec_sec1.pem"), "-url", "https://h.test/a", "-expires", "2147400000"}, "127.0.0.1"},
+		{"ecdsa pkcs8 sha256 custom", []string{"-key-pair-id", "K2ECDSA", "-private-key", signTestdata("ec_pkcs8.pem"), "-url", "https://h.test/a", "-expires", "2147400000", "-starts", "2147313600", "-ip", "127.0.0.0/8", "-hash", "SHA256"}, "127.0.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			u := runSignOK(t, append([]string{"url"}, tc.args...)...)
@@ -236,7 +236,7 @@ func TestSignCookies(t *testing.T) {
 	exp := time.Unix(signExp, 0)
 	const pattern = "https://cdn.example.com/videos/*"
 
-	got := runSignOK(t, "cookies", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", pattern, "-expires", "4102444800")
+	got := runSignOK(t, "cookies", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", pattern, "-expires", "2147400000")
 	sdkCookies, err := sign.NewCookieSigner(signKeyID, rk).SignWithPolicy(&sign.Policy{Statements: []sign.Statement{{Resource: pattern, Condition: sign.Condition{DateLessThan: sign.NewAWSEpochTime(exp)}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -252,12 +252,12 @@ func TestSignCookies(t *testing.T) {
 
 	// Canned: CloudFront-Expires plus the SDK's canned signature.
 	const one = "http://cdn.example.com/a.jpg"
-	got = runSignOK(t, "cookies", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", one, "-expires", "4102444800", "-domain", "cdn.example.com", "-path", "/a.jpg")
+	got = runSignOK(t, "cookies", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", one, "-expires", "2147400000", "-domain", "cdn.example.com", "-path", "/a.jpg")
 	sig, _, err := sign.NewCannedPolicy(one, exp).Sign(rk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCanned := "Set-Cookie: CloudFront-Expires=4102444800; Domain=cdn.example.com; Path=/a.jpg; HttpOnly\n" +
+	wantCanned := "Set-Cookie: CloudFront-Expires=2147400000; Domain=cdn.example.com; Path=/a.jpg; HttpOnly\n" +
 		"Set-Cookie: CloudFront-Signature=" + string(sig) + "; Domain=cdn.example.com; Path=/a.jpg; HttpOnly\n" +
 		"Set-Cookie: CloudFront-Key-Pair-Id=" + signKeyID + "; Domain=cdn.example.com; Path=/a.jpg; HttpOnly\n"
 	if got != wantCanned {
@@ -281,7 +281,7 @@ func TestSignCookies(t *testing.T) {
 	}
 
 	// -json: one object, names to values, and ECDSA + SHA-256 cookies verify.
-	got = runSignOK(t, "cookies", "-key-pair-id", "K2ECDSA", "-private-key", signTestdata("ec_sec1.pem"), "-url", pattern, "-expires", "4102444800", "-hash", "sha256", "-json")
+	got = runSignOK(t, "cookies", "-key-pair-id", "K2ECDSA", "-private-key", signTestdata("ec_sec1.pem"), "-url", pattern, "-expires", "2147400000", "-hash", "sha256", "-json")
 	var obj map[string]string
 	if err := json.Unmarshal([]byte(got), &obj); err != nil || len(obj) != 4 || obj["CloudFront-Hash-Algorithm"] != "SHA256" || obj["CloudFront-Key-Pair-Id"] != "K2ECDSA" {
 		t.Fatalf("-json: %q %v", got, err)
@@ -300,7 +300,7 @@ func TestSignCookies(t *testing.T) {
 // Clear errors and exit codes for the mistakes people make.
 func TestSignErrors(t *testing.T) {
 	good := func(extra ...string) []string {
-		return append([]string{"url", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", "https://h.test/a", "-expires", "4102444800"}, extra...)
+		return append([]string{"url", "-key-pair-id", signKeyID, "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", "https://h.test/a", "-expires", "2147400000"}, extra...)
 	}
 	garbage := filepath.Join(t.TempDir(), "garbage.pem")
 	if err := os.WriteFile(garbage, []byte("not a key\n"), 0o600); err != nil {
@@ -338,9 +338,10 @@ func TestSignErrors(t *testing.T) {
 		{"public key given", set(good(), "-private-key", signTestdata("rsa_pub.pem")), 1, `"PUBLIC KEY"`},
 		{"past expiry", set(good(), "-expires", "2020-01-01T00:00:00Z"), 2, "the expiry 2020-01-01T00:00:00Z is in the past"},
 		{"past epoch", set(good(), "-expires", "1000"), 2, "in the past"},
+		{"after 2038", set(good(), "-expires", "2147483648"), 2, "the latest CloudFront accepts"},
 		{"bad time", set(good(), "-expires", "tomorrow"), 2, "want RFC 3339"},
 		{"negative duration", set(good(), "-expires", "+-1h"), 2, "must be positive"},
-		{"starts after expires", good("-starts", "4102444801"), 2, "is not before -expires"},
+		{"starts after expires", good("-starts", "2147400001"), 2, "is not before -expires"},
 		{"bad ip", good("-ip", "300.1.1.1"), 2, `-ip "300.1.1.1"`},
 		{"bad hash", good("-hash", "md5"), 2, `-hash "md5"`},
 		{"non-ascii url", set(good(), "-url", "https://h.test/café"), 2, "ASCII; percent-encode"},
@@ -351,7 +352,7 @@ func TestSignErrors(t *testing.T) {
 		{"policy and expires", good("-policy", signTestdata("policy.json")), 2, "cannot be combined"},
 		{"policy file missing", []string{"url", "-key-pair-id", "K1", "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", "https://h.test/a", "-policy", "/nonexistent.json"}, 2, "/nonexistent.json"},
 		{"url outside policy", []string{"url", "-key-pair-id", "K1", "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", "https://cdn.example.com/private/a", "-policy", signTestdata("policy.json")}, 2, "does not match the policy's Resource"},
-		{"cookie domain with ;", []string{"cookies", "-key-pair-id", "K1", "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", "https://h.test/*", "-expires", "4102444800", "-domain", "a;b"}, 2, "-domain"},
+		{"cookie domain with ;", []string{"cookies", "-key-pair-id", "K1", "-private-key", signTestdata("rsa_pkcs1.pem"), "-url", "https://h.test/*", "-expires", "2147400000", "-domain", "a;b"}, 2, "-domain"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
