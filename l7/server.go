@@ -196,7 +196,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			_ = c.Close()
 		}
 		s.hmu.Unlock()
-		<-done
+		// Closed tunnels end at once; a hijack fasthttp dropped before it
+		// started never will, so the wait is bounded.
+		t := time.NewTimer(time.Second)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("l7: shutdown %s: %w", s.name, err)

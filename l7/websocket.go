@@ -53,8 +53,6 @@ func (x *exchange) websocket(b *backend) {
 		x.failWith(upstreamError(err))
 		return
 	}
-	b.t.Acquire()
-	x.b, x.acquired = b, true
 	x.tHeaders = time.Now()
 	x.rec.RequestProcessing = x.tSent.Sub(x.rec.Received)
 	x.rec.TargetProcessing = 0
@@ -66,6 +64,10 @@ func (x *exchange) websocket(b *backend) {
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(client net.Conn) {
 		defer s.hwg.Done()
+		// Counted from here: fasthttp may drop the hijack (client gone
+		// before the switch), and then nothing would release it.
+		b.t.Acquire()
+		x.b, x.acquired = b, true
 		s.hmu.Lock()
 		s.hijacked[client] = struct{}{}
 		s.hijacked[conn] = struct{}{}
