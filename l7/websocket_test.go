@@ -2,6 +2,7 @@ package l7
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -159,5 +160,33 @@ func TestUpgradeRefusedByTargetIsPassedThrough(t *testing.T) {
 	rec := waitRecord(t, h.obs, func(r Record) bool { return r.Type == "ws" })
 	if rec.Status != 426 || rec.TargetStatus != 426 {
 		t.Fatalf("record status %d/%d", rec.Status, rec.TargetStatus)
+	}
+}
+
+func TestShutdownClosesTunnelsAtDeadline(t *testing.T) {
+	seenReq := make(chan *http.Request, 1)
+	a := wsEcho(t, seenReq)
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("ws")},
+		groups: []config.TargetGroup{group("ws", a)}})
+	c, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	br := bufio.NewReader(c)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_ = h.srv.Shutdown(ctx)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Shutdown took %v with a tunnel open", d)
+	}
+	if _, err := io.ReadAll(br); err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("tunnel not closed by Shutdown: %v", err)
 	}
 }
