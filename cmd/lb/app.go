@@ -65,6 +65,7 @@ type liveListener struct {
 	acme     *tlsx.ACMEManager
 	acmeCfg  *config.ACME
 	acmeStop context.CancelFunc
+	stopped  bool // drained; written by drain before stopLocked reads it
 }
 
 // app is a running lb: what outlives snapshots (sockets, target state,
@@ -91,7 +92,8 @@ type app struct {
 	applied   atomic.Uint64 // snapshots applied, the first included
 	accessLog atomic.Pointer[obs.AccessLog]
 
-	mu       sync.Mutex // serialises start, reload and drain
+	mu       sync.Mutex     // serialises start, reload and drain
+	serving  sync.WaitGroup // Serve goroutines
 	live     map[string]*liveListener
 	checkers map[string]*health.Checker
 	// checkerPP is whether each checker dials with a PROXY v2 LOCAL header.
@@ -673,8 +675,10 @@ func (a *app) serveLocked(ll *liveListener, lc config.Listener, s *snapshot, key
 			return err
 		}
 		ll.srv, ll.l4p, ll.cfg = nil, p, lc
+		a.serving.Add(1)
 		go func() {
-			if err := p.Serve(ln); err != nil && !errors.Is(err, l4.ErrProxyClosed) {
+			defer a.serving.Done()
+			if err := p.Serve(ln); err != nil && !errors.Is(err, l4.ErrProxyClosed) && !errors.Is(err, net.ErrClosed) {
 				a.log.Error("serve", obs.KeyListener, lc.Name, obs.KeyErr, err)
 			}
 		}()
@@ -689,8 +693,10 @@ func (a *app) serveLocked(ll *liveListener, lc config.Listener, s *snapshot, key
 	if ll.store != nil {
 		ln = ll.store.Listener(ln)
 	}
+	a.serving.Add(1)
 	go func() {
-		if err := srv.Serve(ln); err != nil {
+		defer a.serving.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
 			a.log.Error("serve", obs.KeyListener, lc.Name, obs.KeyErr, err)
 		}
 	}()
@@ -821,6 +827,7 @@ func (a *app) drain(timeout time.Duration) error {
 			if err := ll.shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				a.log.Warn("listener cut at shutdown_timeout", obs.KeyListener, ll.cfg.Name, obs.KeyErr, err)
 			}
+			ll.stopped = true
 		}()
 	}
 	wg.Wait()
@@ -845,8 +852,19 @@ func (a *app) stopLocked() {
 	}
 	for key, ll := range a.live {
 		ll.sock.close()
+		if !ll.stopped {
+			// A start that failed half-way: nothing was served yet.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ll.shutdown(ctx)
+			cancel()
+		}
+		if ll.acmeStop != nil {
+			ll.acmeStop()
+		}
 		delete(a.live, key)
 	}
+	// No Serve goroutine outlives the app, so nothing logs after run returns.
+	a.serving.Wait()
 	a.transport.CloseIdleConnections()
 	if al := a.accessLog.Swap(nil); al != nil {
 		al.Close()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -11,12 +12,15 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
 )
 
 // The lab default's well-known addresses (SPEC §3.1); -http and -admin
 // move them.
 const (
 	demoHTTPAddr  = "127.0.0.1:8080"
+	demoTCPAddr   = "127.0.0.1:8081"
 	demoAdminAddr = "127.0.0.1:9901"
 )
 
@@ -24,9 +28,11 @@ const (
 // every request with its name, the request it saw and the client address
 // it was told about, so a user sees balancing and X-Forwarded-* at work.
 type demoBackend struct {
-	name string
-	addr string
-	srv  *http.Server
+	name    string
+	addr    string // HTTP
+	tcpAddr string // TCP, behind PROXY v2
+	srv     *http.Server
+	tcpLn   net.Listener
 }
 
 // demo is the set of lab-default backends.
@@ -53,6 +59,13 @@ func startDemo(n int, log *slog.Logger) (*demo, error) {
 		}
 		go b.srv.Serve(ln)
 		d.backends = append(d.backends, b)
+		tln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("lb: start demo backend %d: %w", i, err)
+		}
+		b.tcpLn, b.tcpAddr = tln, tln.Addr().String()
+		go b.serveTCP(tln)
 	}
 	return d, nil
 }
@@ -61,6 +74,9 @@ func startDemo(n int, log *slog.Logger) (*demo, error) {
 func (d *demo) Close() {
 	for _, b := range d.backends {
 		b.srv.Close()
+		if b.tcpLn != nil {
+			b.tcpLn.Close()
+		}
 	}
 }
 
@@ -116,14 +132,64 @@ func (b *demoBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, sb.String())
 }
 
+// Bounds of a demo TCP flow: a lab toy must not be a resource sink.
+const (
+	demoTCPIdle     = 60 * time.Second
+	demoTCPMaxBytes = 1 << 20
+)
+
+// serveTCP answers flows carried by the TCP listener: each starts with a
+// PROXY v2 header (a LOCAL one from health checks); the backend greets with
+// its name and the client the header names, then echoes what it gets.
+func (b *demoBackend) serveTCP(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go b.flow(c)
+	}
+}
+
+func (b *demoBackend) flow(c net.Conn) {
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(io.LimitReader(c, demoTCPMaxBytes))
+	h, err := proxyproto.Read(r)
+	if err != nil {
+		fmt.Fprintf(c, "%s: no PROXY v2 header: %v\n", b.name, err)
+		return
+	}
+	if h.Command.IsLocal() {
+		return // a health check
+	}
+	fmt.Fprintf(c, "%s: hello %s (from the PROXY v2 header; TCP peer %s)\n", b.name, h.SourceAddr, c.RemoteAddr())
+	for {
+		c.SetDeadline(time.Now().Add(demoTCPIdle))
+		line, err := r.ReadString('\n')
+		if line != "" {
+			fmt.Fprintf(c, "%s: echo %s", b.name, line)
+			if !strings.HasSuffix(line, "\n") {
+				io.WriteString(c, "\n")
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
 // configYAML is the lab default config over the running backends. It goes
 // through the same loader as a user's file, so defaults and checks apply.
-func (d *demo) configYAML(httpAddr, adminAddr string) []byte {
+func (d *demo) configYAML(httpAddr, tcpAddr, adminAddr string) []byte {
 	targets := make([]string, len(d.backends))
+	tcpTargets := make([]string, len(d.backends))
 	for i, b := range d.backends {
 		targets[i] = fmt.Sprintf("%q", b.addr)
+		tcpTargets[i] = fmt.Sprintf("%q", b.tcpAddr)
 	}
-	return fmt.Appendf(nil, `# lb lab default (SPEC §3.1): round robin over three in-process backends.
+	return fmt.Appendf(nil, `# lb lab default (SPEC §3.1): round robin over three in-process backends,
+# and flow hash with PROXY v2 over their TCP sides.
 admin:
   address: %q
 shutdown_timeout: 30s
@@ -139,6 +205,11 @@ listeners:
           fixed_response: {status: 200, content_type: text/plain, body: "pong\n"}
     default_action:
       forward: {target_group: demo}
+  - name: stream
+    protocol: TCP
+    address: %q
+    default_action:
+      forward: {target_group: demo-tcp}
 target_groups:
   - name: demo
     protocol: HTTP
@@ -151,23 +222,33 @@ target_groups:
       timeout: 2s
       healthy_threshold: 2
       unhealthy_threshold: 2
-`, adminAddr, httpAddr, strings.Join(targets, ", "))
+  - name: demo-tcp
+    protocol: TCP
+    targets: [%s]
+    algorithm: flow_hash
+    proxy_protocol_v2: true
+    deregistration_delay: 5s
+    health_check: {protocol: TCP, interval: 10s, timeout: 5s}
+`, adminAddr, httpAddr, tcpAddr, strings.Join(targets, ", "), strings.Join(tcpTargets, ", "))
 }
 
 // printTry writes the curl lines to try against the running lab default.
-func printTry(w io.Writer, httpAddr, adminAddr string) {
+func printTry(w io.Writer, httpAddr, tcpAddr, adminAddr string) {
+	tcpHost, tcpPort, _ := net.SplitHostPort(tcpAddr)
 	fmt.Fprintf(w, `
 lb lab default is up: three demo backends behind http://%[1]s (round robin)
+and tcp://%[3]s (flow hash, PROXY v2 to the backends)
 try:
   curl -s http://%[1]s/                      # a different backend each time
   curl -s http://%[1]s/ping                  # a fixed response from rule 10
   curl -s -H 'X-Forwarded-For: 203.0.113.7' http://%[1]s/   # XFF appended
+  printf 'hi\n' | nc -N %[4]s %[5]s        # TCP: the backend greets with your address
   curl -s http://%[2]s/api/v1/target-groups  # target health
   curl -s http://%[2]s/metrics | grep ^lb_   # Prometheus metrics
   open http://%[2]s/                         # status page
   kill -HUP <pid> reloads, Ctrl-C drains and exits
 
-`, httpAddr, adminAddr)
+`, httpAddr, adminAddr, tcpAddr, tcpHost, tcpPort)
 }
 
 // errAddrInUse reports whether err is a listen on a taken port.

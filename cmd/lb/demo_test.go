@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,7 @@ import (
 // demo backends answer in turn through the proxy, each reporting the
 // request and the client address it was given.
 func TestLabDefaultRoundRobin(t *testing.T) {
-	r := startInProcess(t, "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0")
+	r := startInProcess(t, "-http", "127.0.0.1:0", "-tcp", "127.0.0.1:0", "-admin", "127.0.0.1:0")
 	web := r.listener("web")
 	admin := r.app.adminAddr()
 	if web == "" || admin == "" {
@@ -28,8 +29,18 @@ func TestLabDefaultRoundRobin(t *testing.T) {
 	// Wait until the checks have seen all three healthy, so the balancer
 	// rotates over a stable set.
 	eventually(t, 15*time.Second, "three healthy demo targets", func() bool {
+		var tgs []groupView
 		_, body, _ := get(t, c, "http://"+admin+"/api/v1/target-groups")
-		return strings.Count(body, `"state": "healthy"`) == 3
+		if json.Unmarshal([]byte(body), &tgs) != nil || len(tgs) == 0 {
+			return false
+		}
+		n := 0
+		for _, tg := range tgs[0].Targets {
+			if tg.State == "healthy" {
+				n++
+			}
+		}
+		return n == 3
 	})
 
 	seen := map[string]int{}
@@ -76,9 +87,26 @@ func TestLabDefaultRoundRobin(t *testing.T) {
 	})
 	var tgs []groupView
 	_, body, _ := get(t, c, "http://"+admin+"/api/v1/target-groups")
-	if err := json.Unmarshal([]byte(body), &tgs); err != nil || len(tgs) != 1 || tgs[0].Name != "demo" || len(tgs[0].Targets) != 3 {
+	if err := json.Unmarshal([]byte(body), &tgs); err != nil || len(tgs) != 2 || tgs[0].Name != "demo" || len(tgs[0].Targets) != 3 ||
+		tgs[1].Name != "demo-tcp" || tgs[1].Protocol != "TCP" {
 		t.Errorf("target groups: %v %s", err, body)
 	}
+
+	// The TCP listener: flow hash to a backend, which learns the client
+	// from the PROXY v2 header and echoes.
+	stream := r.listener("stream")
+	if !strings.Contains(out, "nc -N 127.0.0.1 "+stream[strings.LastIndexByte(stream, ':')+1:]) {
+		t.Errorf("stdout lacks the TCP try line:\n%s", out)
+	}
+	conn, rd, greet := dialLine(t, stream, nil)
+	if !strings.Contains(greet, "hello "+conn.LocalAddr().String()+" (from the PROXY v2 header") {
+		t.Errorf("TCP greeting %q, want the client %s", greet, conn.LocalAddr())
+	}
+	io.WriteString(conn, "hi\n")
+	if line, _ := rd.ReadString('\n'); !strings.HasSuffix(line, ": echo hi\n") {
+		t.Errorf("TCP echo %q", line)
+	}
+	conn.Close() // an open flow would hold the drain below for shutdown_timeout
 	if code := r.stop(t); code != 0 {
 		t.Errorf("exit %d after drain, want 0", code)
 	}
@@ -86,9 +114,9 @@ func TestLabDefaultRoundRobin(t *testing.T) {
 
 // TestLabDefaultPortInUse names the flag to change.
 func TestLabDefaultPortInUse(t *testing.T) {
-	r := startInProcess(t, "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0")
+	r := startInProcess(t, "-http", "127.0.0.1:0", "-tcp", "127.0.0.1:0", "-admin", "127.0.0.1:0")
 	taken := r.listener("web")
-	code, _, errOut := runCLI("-http", taken, "-admin", "127.0.0.1:0")
+	code, _, errOut := runCLI("-http", taken, "-tcp", "127.0.0.1:0", "-admin", "127.0.0.1:0")
 	if code != exitRuntime {
 		t.Errorf("exit %d, want 1", code)
 	}
@@ -98,7 +126,11 @@ func TestLabDefaultPortInUse(t *testing.T) {
 	if n := strings.Count(strings.TrimSpace(errOut), "\n"); n != 0 {
 		t.Errorf("startup error is %d lines, want one:\n%s", n+1, errOut)
 	}
-	code, _, errOut = runCLI("-http", "127.0.0.1:0", "-admin", r.app.adminAddr())
+	code, _, errOut = runCLI("-http", "127.0.0.1:0", "-tcp", r.listener("stream"), "-admin", "127.0.0.1:0")
+	if code != exitRuntime || !strings.Contains(errOut, "(change it with -tcp)") {
+		t.Errorf("TCP port in use: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = runCLI("-http", "127.0.0.1:0", "-tcp", "127.0.0.1:0", "-admin", r.app.adminAddr())
 	if code != exitRuntime || !strings.Contains(errOut, "(change it with -admin)") {
 		t.Errorf("admin port in use: exit %d, %q", code, errOut)
 	}

@@ -58,13 +58,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   lb [-config FILE] [-log-level debug|info|warn|error] [-log-format text|json]
-     [-admin ADDR] [-http ADDR]
+     [-admin ADDR] [-http ADDR] [-tcp ADDR]
   lb validate -config FILE
   lb version
 
 Without -config, lb runs the embedded lab default: three demo backends on
-127.0.0.1 behind an HTTP listener on 127.0.0.1:8080 (-http) and the admin
-API on 127.0.0.1:9901 (-admin).
+127.0.0.1 behind an HTTP listener on 127.0.0.1:8080 (-http), a TCP listener
+on 127.0.0.1:8081 (-tcp), and the admin API on 127.0.0.1:9901 (-admin).
 `)
 }
 
@@ -76,6 +76,7 @@ type runFlags struct {
 	admin     string // overrides admin.address when set
 	adminSet  bool
 	http      string // the demo HTTP listener address
+	tcp       string // the demo TCP listener address
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
@@ -88,6 +89,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.admin, "admin", "", "admin API `address`, overriding admin.address (\"\" keeps the config's)")
 	fs.StringVar(&f.http, "http", demoHTTPAddr, "HTTP listener `address` of the embedded lab default")
+	fs.StringVar(&f.tcp, "tcp", demoTCPAddr, "TCP listener `address` of the embedded lab default")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -98,8 +100,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 		if fl.Name == "admin" {
 			f.adminSet = true
 		}
-		if fl.Name == "http" && f.config != "" {
-			f.http = "" // -http only applies to the lab default
+		if (fl.Name == "http" || fl.Name == "tcp") && f.config != "" {
+			f.http, f.tcp = "", "" // -http and -tcp only apply to the lab default
 		}
 	})
 	return f, nil

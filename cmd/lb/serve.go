@@ -57,7 +57,7 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 		if f.adminSet {
 			adminAddr = f.admin
 		}
-		yaml := lab.configYAML(f.http, adminAddr)
+		yaml := lab.configYAML(f.http, f.tcp, adminAddr)
 		source = "embedded lab default"
 		load = func() (*config.LB, error) { return parseLB("lab-default.yaml", yaml) }
 	} else {
@@ -79,7 +79,12 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 
 	a := newApp(log, stdout, stderr, source, load)
 	if lab != nil {
-		a.addrHint = func(int) string { return "it with -http" }
+		a.addrHint = func(i int) string {
+			if i == 1 {
+				return "it with -tcp"
+			}
+			return "it with -http"
+		}
 		a.adminHint = "it with -admin"
 	} else {
 		a.addrHint = func(i int) string { return fmt.Sprintf("listeners[%d].address in %s", i, f.config) }
@@ -95,8 +100,8 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 	}
 	log.Info("lb started", "config", source, "hash", a.snapshot().hash, "version", version)
 	if lab != nil {
-		httpAddr := a.listenerAddrs()["web"]
-		printTry(stdout, httpAddr, a.adminAddr())
+		addrs := a.listenerAddrs()
+		printTry(stdout, addrs["web"], addrs["stream"], a.adminAddr())
 	}
 	if h != nil && h.started != nil {
 		h.started(a)
