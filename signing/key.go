@@ -9,6 +9,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 )
 
 // MaxKeysPerGroup is CloudFront's quota of public keys in one key group.
@@ -78,6 +80,19 @@ func ParsePublicKeyPEM(id string, pemBytes []byte) (PublicKey, error) {
 		return PublicKey{}, fmt.Errorf("signing: public key %s: %w", id, err)
 	}
 	return NewPublicKey(id, key)
+}
+
+// LoadPublicKey is ParsePublicKeyPEM for a config value that is either the
+// PEM text itself (it starts with "-----BEGIN") or the path of a PEM file.
+func LoadPublicKey(id, pemOrPath string) (PublicKey, error) {
+	if strings.HasPrefix(strings.TrimSpace(pemOrPath), "-----BEGIN") {
+		return ParsePublicKeyPEM(id, []byte(pemOrPath))
+	}
+	b, err := os.ReadFile(pemOrPath)
+	if err != nil {
+		return PublicKey{}, fmt.Errorf("signing: public key %s: %w", id, err)
+	}
+	return ParsePublicKeyPEM(id, b)
 }
 
 // ParsePrivateKeyPEM parses an RSA or ECDSA P-256 private key in PEM: PKCS#1
