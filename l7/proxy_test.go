@@ -59,6 +59,9 @@ func TestForwardSetsForwardedHeadersAndStripsHopByHop(t *testing.T) {
 	if rec.Status != 200 || rec.TargetStatus != 200 || rec.Target != be.addr() || rec.TargetGroup != "web" || rec.RulePriority != 0 {
 		t.Errorf("record %+v", rec)
 	}
+	if rec.ConnID == 0 {
+		t.Errorf("record without a connection id")
+	}
 	if string(rec.TraceID) != r.Header.Get("X-Amzn-Trace-Id") {
 		t.Errorf("record trace %q", rec.TraceID)
 	}

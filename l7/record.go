@@ -100,6 +100,10 @@ type Record struct {
 	Classification, ClassificationReason string
 	// Retried is true when the request was retried on another target.
 	Retried bool
+	// ConnID identifies the client connection (access log conn_trace_id):
+	// unique per server, shared by the requests of one keep-alive
+	// connection.
+	ConnID uint64
 }
 
 func (r *Record) reset() {
