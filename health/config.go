@@ -103,6 +103,14 @@ func FromConfig(groupProtocol string, hc config.HealthCheck) (Config, error) {
 	}
 	if hc.Timeout != 0 {
 		c.Timeout = hc.Timeout.D()
+	} else if hc.Interval != 0 {
+		// The default timeout shrinks to fit a short interval, as the
+		// config package's defaults do: a short interval alone is valid.
+		if isNLB(groupProtocol) {
+			c.Timeout = min(c.Timeout, c.Interval)
+		} else {
+			c.Timeout = min(c.Timeout, c.Interval-time.Second)
+		}
 	}
 	if hc.HealthyThreshold != 0 {
 		c.HealthyThreshold = hc.HealthyThreshold
@@ -120,7 +128,7 @@ func FromConfig(groupProtocol string, hc config.HealthCheck) (Config, error) {
 }
 
 // Validate checks c against the ELB ranges: interval 5–300 s, timeout
-// 2–120 s and shorter than the interval, thresholds 2–10, a path of 1–1024
+// 2–120 s and shorter than the interval (ALB) or not longer (NLB), thresholds 2–10, a path of 1–1024
 // characters starting with "/", matcher codes 200–499 (ALB) or 200–599
 // (NLB groups). NewChecker does not call it, so tests may use shorter
 // intervals.
@@ -142,7 +150,12 @@ func (c Config) Validate(groupProtocol string) error {
 	if c.Timeout < 2*time.Second || c.Timeout > 120*time.Second {
 		return fmt.Errorf("health: health_check.timeout: %v: want 2s to 120s", c.Timeout)
 	}
-	if c.Timeout >= c.Interval {
+	// ALB wants the timeout below the interval; NLB accepts it equal
+	// (its classic TCP check was 10 s every 10 s).
+	if isNLB(groupProtocol) && c.Timeout > c.Interval {
+		return fmt.Errorf("health: health_check.timeout: %v: must not exceed the interval %v", c.Timeout, c.Interval)
+	}
+	if !isNLB(groupProtocol) && c.Timeout >= c.Interval {
 		return fmt.Errorf("health: health_check.timeout: %v: must be shorter than the interval %v", c.Timeout, c.Interval)
 	}
 	if c.HealthyThreshold < 2 || c.HealthyThreshold > 10 {

@@ -49,6 +49,13 @@ func TestFromConfig(t *testing.T) {
 					c.HealthyThreshold == 3 && c.UnhealthyThreshold == 4 && c.Matcher == "200-299"
 			}, ""},
 		{"HTTP", config.HealthCheck{Port: "8081"}, func(c health.Config) bool { return c.Port == 8081 }, ""},
+		// SPEC §2.1's TCP group: {protocol: TCP, interval: 10s} with NLB's 10 s timeout.
+		{"TCP", config.HealthCheck{Protocol: "TCP", Interval: config.Duration(10 * time.Second)}, func(c health.Config) bool {
+			return c.Interval == 10*time.Second && c.Timeout == 10*time.Second
+		}, ""},
+		{"TCP", config.HealthCheck{Interval: config.Duration(5 * time.Second)}, func(c health.Config) bool { return c.Timeout == 5*time.Second }, ""},
+		{"HTTP", config.HealthCheck{Interval: config.Duration(5 * time.Second)}, func(c health.Config) bool { return c.Timeout == 4*time.Second }, ""},
+		{"TCP", config.HealthCheck{Interval: config.Duration(10 * time.Second), Timeout: config.Duration(11 * time.Second)}, nil, "must not exceed the interval"},
 		{"TCP", config.HealthCheck{Protocol: "http"}, func(c health.Config) bool {
 			return c.Protocol == "HTTP" && c.Timeout == 6*time.Second && c.Matcher == "200-399"
 		}, ""},
