@@ -41,6 +41,17 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 		return exitConfig
 	}
 
+	// Catch signals before anything listens: a SIGHUP during start-up must
+	// not kill the process (its default action), and a SIGTERM is honoured
+	// as soon as the app is up.
+	sigs := make(chan os.Signal, 4)
+	if h != nil && h.signals != nil {
+		sigs = h.signals
+	} else {
+		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+		defer signal.Stop(sigs)
+	}
+
 	var (
 		source string
 		load   func() (*config.LB, error)
@@ -107,13 +118,6 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 		h.started(a)
 	}
 
-	sigs := make(chan os.Signal, 4)
-	if h != nil && h.signals != nil {
-		sigs = h.signals
-	} else {
-		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-		defer signal.Stop(sigs)
-	}
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			log.Info("reloading", "signal", sig.String(), "config", source)
