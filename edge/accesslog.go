@@ -1,0 +1,157 @@
+package edge
+
+import (
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// CloudFrontFields are the fields of CloudFront's standard access log,
+// in CloudFront's order; LogFormatCloudFront writes them tab-separated
+// (with "-" for empty), LogFormatJSON as one object per line.
+var CloudFrontFields = []string{
+	"date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method", "cs(Host)", "cs-uri-stem", "sc-status",
+	"cs(Referer)", "cs(User-Agent)", "cs-uri-query", "cs(Cookie)", "x-edge-result-type", "x-edge-request-id",
+	"x-host-header", "cs-protocol", "cs-bytes", "time-taken", "x-forwarded-for", "ssl-protocol", "ssl-cipher",
+	"x-edge-response-result-type", "cs-protocol-version", "fle-status", "fle-encrypted-fields", "c-port",
+	"time-to-first-byte", "x-edge-detailed-result-type", "sc-content-type", "sc-content-len", "sc-range-start",
+	"sc-range-end",
+}
+
+// AccessLog writes one line per request, in CloudFront's standard log
+// format or as JSON, to w (an obs.AsyncWriter, so a slow disk drops lines
+// instead of blocking requests). Safe for concurrent use.
+type AccessLog struct {
+	w    io.Writer
+	json bool
+	bufs sync.Pool
+}
+
+// NewAccessLog returns an access log in format "cloudfront" or "json".
+func NewAccessLog(w io.Writer, format string) (*AccessLog, error) {
+	a := &AccessLog{w: w}
+	switch format {
+	case "", "cloudfront":
+	case "json":
+		a.json = true
+	default:
+		return nil, errors.New("edge: access log format " + strconv.Quote(format) + ": want cloudfront or json")
+	}
+	a.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
+	return a, nil
+}
+
+// Header is the "#Version" and "#Fields" preamble of a CloudFront log file.
+func (a *AccessLog) Header() []byte {
+	b := []byte("#Version: 1.0\n#Fields:")
+	for _, f := range CloudFrontFields {
+		b = append(b, ' ')
+		b = append(b, f...)
+	}
+	return append(b, '\n')
+}
+
+func (a *AccessLog) log(r *request) {
+	bp := a.bufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	ctx := r.ctx
+	h := &ctx.Request.Header
+	now := time.Now().UTC()
+	vals := [33][]byte{}
+	var tmp [33][24]byte
+	vals[0] = now.AppendFormat(tmp[0][:0], "2006-01-02")
+	vals[1] = now.AppendFormat(tmp[1][:0], "15:04:05")
+	vals[2] = []byte(r.l.name)
+	vals[3] = strconv.AppendInt(tmp[3][:0], int64(len(ctx.Response.Body())+ctx.Response.Header.Len()*24), 10)
+	vals[4] = r.viewer.AppendTo(tmp[4][:0])
+	vals[5] = ctx.Method()
+	if r.dist != nil {
+		vals[6] = []byte(r.dist.Name)
+	}
+	vals[7], vals[11] = splitRequestURI(h.RequestURI())
+	vals[8] = strconv.AppendInt(tmp[8][:0], int64(r.status), 10)
+	vals[9] = h.Referer()
+	vals[10] = h.UserAgent()
+	vals[12] = r.cookie
+	vals[13] = []byte(r.result)
+	vals[14] = r.id[:]
+	vals[15] = ctx.Host()
+	if r.l.tls {
+		vals[16] = []byte("https")
+	} else {
+		vals[16] = []byte("http")
+	}
+	vals[17] = strconv.AppendInt(tmp[17][:0], int64(len(h.RawHeaders())+len(ctx.Request.Body())), 10)
+	took := time.Since(r.start).Seconds()
+	vals[18] = strconv.AppendFloat(tmp[18][:0], took, 'f', 3, 64)
+	vals[19] = h.Peek("X-Forwarded-For")
+	if r.l.tls && r.l.tlsFacts != nil {
+		v, c, _ := r.l.tlsFacts(ctx.Conn())
+		vals[20], vals[21] = []byte(v), []byte(c)
+	}
+	vals[22] = []byte(r.result)
+	vals[23] = h.Protocol()
+	vals[26] = strconv.AppendUint(tmp[26][:0], uint64(r.peer.Port()), 10)
+	vals[27] = vals[18]
+	if r.detail != "" {
+		vals[28] = []byte(r.detail)
+	} else {
+		vals[28] = []byte(r.result)
+	}
+	vals[29] = ctx.Response.Header.ContentType()
+	vals[30] = strconv.AppendInt(tmp[30][:0], int64(len(ctx.Response.Body())), 10)
+	if a.json {
+		b = append(b, '{')
+		for i, v := range vals {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendQuote(b, CloudFrontFields[i])
+			b = append(b, ':')
+			if len(v) == 0 {
+				b = append(b, "null"...)
+				continue
+			}
+			b = strconv.AppendQuote(b, string(v))
+		}
+		b = append(b, '}', '\n')
+	} else {
+		for i, v := range vals {
+			if i > 0 {
+				b = append(b, '\t')
+			}
+			b = appendLogValue(b, v)
+		}
+		b = append(b, '\n')
+	}
+	_, _ = a.w.Write(b)
+	*bp = b
+	a.bufs.Put(bp)
+}
+
+// appendLogValue writes v as CloudFront does: "-" when empty, bytes
+// outside printable ASCII, spaces and tabs percent-encoded.
+func appendLogValue(dst, v []byte) []byte {
+	if len(v) == 0 {
+		return append(dst, '-')
+	}
+	const hex = "0123456789ABCDEF"
+	for _, c := range v {
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			dst = append(dst, '%', hex[c>>4], hex[c&15])
+			continue
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// logPhase counts the request and writes its access-log line.
+func (r *request) logPhase() {
+	r.e.m.Requests.Inc()
+	if r.e.alog != nil {
+		r.e.alog.log(r)
+	}
+}

@@ -1,0 +1,307 @@
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard/switchyard/cache"
+	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/l7"
+)
+
+// origin is one compiled origin: a shared keep-alive pool plus the
+// per-snapshot settings (Host, path prefix, custom headers).
+type origin struct {
+	id      string
+	client  *fasthttp.HostClient
+	host    string
+	prefix  string
+	headers []string // name, value pairs, canonical names
+	timeout time.Duration
+}
+
+// pools holds one keep-alive pool per origin address and settings. They
+// outlive snapshots, so a reload keeps warm connections to origins that
+// stay. Safe for concurrent use.
+type pools struct {
+	mu      sync.Mutex
+	clients map[string]*fasthttp.HostClient
+}
+
+func newPools() *pools { return &pools{clients: map[string]*fasthttp.HostClient{}} }
+
+func (p *pools) origin(oc config.Origin) (*origin, error) {
+	u, err := parseOriginURL(oc.URL)
+	if err != nil {
+		return nil, fmt.Errorf("origin %s: url %q: %w", oc.ID, oc.URL, err)
+	}
+	tlsOn := u.Scheme == "https"
+	addr := u.Host
+	if u.Port() == "" {
+		if tlsOn {
+			addr += ":443"
+		} else {
+			addr += ":80"
+		}
+	}
+	ct, rt, ka := oc.ConnectTimeout.D(), oc.ResponseTimeout.D(), oc.KeepaliveTimeout.D()
+	if ct <= 0 {
+		ct = config.DefaultConnectTimeout
+	}
+	if rt <= 0 {
+		rt = config.DefaultResponseTimeout
+	}
+	if ka <= 0 {
+		ka = config.DefaultKeepaliveTimeout
+	}
+	key := fmt.Sprintf("%s|%s|%s|%s|%s", u.Scheme, addr, ct, rt, ka)
+	p.mu.Lock()
+	c := p.clients[key]
+	if c == nil {
+		c = &fasthttp.HostClient{
+			Addr:                          addr,
+			IsTLS:                         tlsOn,
+			Dial:                          func(a string) (net.Conn, error) { return fasthttp.DialTimeout(a, ct) },
+			ReadTimeout:                   rt,
+			WriteTimeout:                  rt,
+			MaxIdleConnDuration:           ka,
+			MaxConns:                      1024,
+			MaxConnWaitTimeout:            time.Second,
+			ReadBufferSize:                32 << 10,
+			WriteBufferSize:               16 << 10,
+			DisablePathNormalizing:        true,
+			NoDefaultUserAgentHeader:      true,
+			DisableHeaderNamesNormalizing: true,
+			StreamResponseBody:            true,
+			// Origins commonly sit behind self-signed certificates on a
+			// private network; CloudFront verifies, we follow ALB here
+			// (documented in docs/edge.md).
+			TLSConfig: &tls.Config{InsecureSkipVerify: true, ServerName: u.Hostname()}, //nolint:gosec // see above
+		}
+		p.clients[key] = c
+	}
+	p.mu.Unlock()
+	o := &origin{id: oc.ID, client: c, host: u.Host, prefix: strings.TrimSuffix(u.EscapedPath(), "/"), timeout: rt}
+	for name, v := range oc.CustomHeaders {
+		o.headers = append(o.headers, name, v.Reveal())
+	}
+	return o, nil
+}
+
+// closeIdle closes the idle connections of every pool.
+func (p *pools) closeIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.clients {
+		c.CloseIdleConnections()
+	}
+}
+
+// originSpec is a copy of everything an origin request needs, taken from
+// the viewer request before the cache flow runs: a collapsed fetch may
+// outlive the viewer that started it, so it must not point into the
+// server's buffers.
+type originSpec struct {
+	target   *target
+	method   string
+	uri      string // canonical path and forwarded query, without the origin prefix
+	host     string // viewer Host when the policy forwards it, else ""
+	headers  []string
+	body     []byte
+	failover bool // GET, HEAD, OPTIONS
+	maxObj   int64
+	m        *Metrics
+	now      func() time.Time
+}
+
+// do sends the request to the target's members in order, failing over on
+// connection errors and the configured status codes. The response is
+// streamed (resp.BodyStream); the caller releases it.
+func (s *originSpec) do(ctx context.Context, v cache.Validators) (*fasthttp.Response, *origin, error) {
+	var lastErr error
+	for i, o := range s.target.members {
+		last := i == len(s.target.members)-1 || !s.failover
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		req := fasthttp.AcquireRequest()
+		s.build(req, o, v)
+		resp := fasthttp.AcquireResponse()
+		if s.method == "HEAD" {
+			resp.SkipBody = true
+		}
+		start := time.Now()
+		err := o.client.Do(req, resp)
+		fasthttp.ReleaseRequest(req)
+		if s.m != nil {
+			s.m.OriginLatency.Observe(time.Since(start).Seconds())
+		}
+		if err != nil {
+			fasthttp.ReleaseResponse(resp)
+			lastErr = originError(o.id, err)
+			if s.m != nil {
+				s.m.OriginErrors.Inc()
+			}
+			if last {
+				return nil, o, lastErr
+			}
+			continue
+		}
+		if !last && s.target.failover[resp.StatusCode()] {
+			resp.CloseBodyStream() //nolint:errcheck // discarding the failed answer
+			fasthttp.ReleaseResponse(resp)
+			continue
+		}
+		return resp, o, nil
+	}
+	return nil, nil, lastErr
+}
+
+// build writes the origin request: method, prefix + canonical path + the
+// forwarded query, Host, the forwarded viewer headers, the validators of a
+// revalidation, and the origin's custom headers last so they overwrite a
+// viewer header of the same name.
+func (s *originSpec) build(req *fasthttp.Request, o *origin, v cache.Validators) {
+	req.Header.DisableNormalizing()
+	req.Header.SetMethod(s.method)
+	req.SetRequestURI(o.prefix + s.uri)
+	req.UseHostHeader = true
+	if s.host != "" {
+		req.Header.SetHost(s.host)
+	} else {
+		req.Header.SetHost(o.host)
+	}
+	for i := 0; i+1 < len(s.headers); i += 2 {
+		req.Header.Add(s.headers[i], s.headers[i+1])
+	}
+	if v.IfNoneMatch != "" {
+		req.Header.Set("If-None-Match", v.IfNoneMatch)
+	}
+	if v.IfModifiedSince != "" {
+		req.Header.Set("If-Modified-Since", v.IfModifiedSince)
+	}
+	for i := 0; i+1 < len(o.headers); i += 2 {
+		req.Header.Del(o.headers[i])
+		req.Header.Add(o.headers[i], o.headers[i+1])
+	}
+	if len(s.body) > 0 {
+		req.SetBodyRaw(s.body)
+	}
+}
+
+// fetch is the cache.OriginFunc of a cacheable request: the answer is
+// buffered (up to the store's object size; bigger ones are refused with
+// cache.ErrNotBuffered and streamed by the caller), hop-by-hop fields are
+// dropped and the rest copied into real strings.
+func (s *originSpec) fetch(ctx context.Context, v cache.Validators) (*cache.OriginAnswer, error) {
+	reqTime := s.now()
+	resp, _, err := s.do(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	defer fasthttp.ReleaseResponse(resp)
+	if cl := resp.Header.ContentLength(); cl > 0 && int64(cl) > s.maxObj {
+		resp.CloseBodyStream() //nolint:errcheck // streamed again by the caller
+		return nil, cache.ErrNotBuffered
+	}
+	var body []byte
+	if st := resp.BodyStream(); st != nil && s.method != "HEAD" {
+		body, err = io.ReadAll(io.LimitReader(st, s.maxObj+1))
+		resp.CloseBodyStream() //nolint:errcheck // fully read or abandoned
+		if err != nil {
+			return nil, &l7.Error{Side: l7.SideUpstream, Status: 502, Reason: "OriginReadError", Err: err}
+		}
+		if int64(len(body)) > s.maxObj {
+			return nil, cache.ErrNotBuffered
+		}
+	} else if s.method != "HEAD" {
+		body = append([]byte(nil), resp.Body()...)
+	}
+	return &cache.OriginAnswer{
+		Status: resp.StatusCode(), Header: responseFields(&resp.Header), Body: body,
+		RequestTime: reqTime, ResponseTime: s.now(),
+	}, nil
+}
+
+// hopByHop are the RFC 9110 §7.6.1 connection-specific response fields
+// (l7 keeps its copy unexported); with Date and Age, which the edge writes
+// itself, they never enter a cached entry.
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func isHopByHop(name []byte, conn []byte) bool {
+	for _, h := range hopByHop {
+		if strings.EqualFold(h, string(name)) {
+			return true
+		}
+	}
+	for len(conn) > 0 {
+		tok := conn
+		if i := indexByte(conn, ','); i >= 0 {
+			tok, conn = conn[:i], conn[i+1:]
+		} else {
+			conn = nil
+		}
+		if strings.EqualFold(strings.TrimSpace(string(tok)), string(name)) {
+			return true
+		}
+	}
+	return false
+}
+
+func indexByte(b []byte, c byte) int {
+	for i := range b {
+		if b[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// responseFields copies an origin response header into cache fields,
+// without hop-by-hop fields, Date and Age. Content-Length stays: the store
+// checks it against the body.
+func responseFields(h *fasthttp.ResponseHeader) []cache.Field {
+	conn := h.Peek("Connection")
+	out := make([]cache.Field, 0, 12)
+	if ct := h.ContentType(); len(ct) > 0 {
+		out = append(out, cache.Field{Name: "Content-Type", Value: string(ct)})
+	}
+	if cl := h.ContentLength(); cl >= 0 {
+		out = append(out, cache.Field{Name: "Content-Length", Value: fmt.Sprint(cl)})
+	}
+	for k, v := range h.All() {
+		switch {
+		case isHopByHop(k, conn), strings.EqualFold(string(k), "Date"), strings.EqualFold(string(k), "Content-Type"),
+			strings.EqualFold(string(k), "Content-Length"), strings.EqualFold(string(k), "Server"):
+			continue
+		}
+		out = append(out, cache.Field{Name: string(k), Value: string(v)})
+	}
+	return out
+}
+
+// originError maps a transport error to the edge's answer: a timeout is
+// 504, anything else (refused, reset, malformed) 502, as CloudFront does.
+func originError(id string, err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
+		return &l7.Error{Side: l7.SideUpstream, Status: 504, Reason: "OriginCommError", Err: fmt.Errorf("edge: origin %s: %w", id, err)}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return &l7.Error{Side: l7.SideUpstream, Status: 502, Retryable: true, Reason: "OriginConnectError", Err: fmt.Errorf("edge: origin %s: %w", id, err)}
+	}
+	return &l7.Error{Side: l7.SideUpstream, Status: 502, Reason: "OriginError", Err: fmt.Errorf("edge: origin %s: %w", id, err)}
+}

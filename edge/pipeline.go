@@ -1,0 +1,418 @@
+package edge
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"time"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard/switchyard/cache"
+	"github.com/switchyard/switchyard/geo"
+	"github.com/switchyard/switchyard/l7"
+	"github.com/switchyard/switchyard/signing"
+)
+
+// request is the one per-request context of the pipeline: the small view
+// of the viewer request every phase reads (filled once), and what the
+// phases decided. Pooled; valid only while the handler runs.
+type request struct {
+	e    *Edge
+	ctx  *fasthttp.RequestCtx
+	l    *listener
+	snap *Snapshot
+	dist *Distribution
+	beh  *Behavior
+
+	start         time.Time
+	peer          netip.AddrPort
+	viewer        netip.Addr
+	viewerFromXFF bool
+	country       geo.Country
+	countryKnown  bool
+	countryDone   bool
+	id            [56]byte
+
+	query     []byte // the query after signing parameters are removed
+	cookie    []byte // the Cookie header after signing cookies are removed
+	cookieBuf []byte
+	queryBuf  []byte
+
+	status    int
+	result    string // x-edge-result-type: Hit, RefreshHit, Miss, Error, Redirect
+	detail    string // x-edge-detailed-result-type
+	generated bool   // answered by the edge itself (error page, redirect)
+	errPage   bool   // a custom error response was applied
+	age       int64
+	hasAge    bool
+
+	keyBuf  []byte
+	scratch []byte
+}
+
+func (e *Edge) serve(ctx *fasthttp.RequestCtx, l *listener) {
+	r := e.reqs.Get().(*request)
+	*r = request{e: e, ctx: ctx, l: l, snap: e.snap.Load(), start: time.Now(),
+		keyBuf: r.keyBuf[:0], scratch: r.scratch[:0], cookieBuf: r.cookieBuf[:0], queryBuf: r.queryBuf[:0]}
+	r.run()
+	r.ctx = nil
+	e.reqs.Put(r)
+}
+
+// run is the edge pipeline: the fixed phase order of STYLE.md §4 and
+// cloudfront.md §0, in this one place. Config turns phases on (a
+// behaviour without trusted key groups skips the signature phase, a
+// distribution without geo restriction the lookup); it never reorders
+// them. Each phase either lets the request through or answers it.
+func (r *request) run() {
+	r.viewerPhase()
+	switch {
+	case !r.distributionPhase(): // Host → distribution, path → cache behaviour
+	case !r.protocolPhase(): // viewer protocol policy
+	case !r.methodPhase(): // allowed methods, GET with a body
+	case !r.geoPhase(): // geo restriction
+	case !r.signaturePhase(): // trusted key groups: signed URL or cookies
+	default:
+		r.cachePhase() // cache lookup → miss: coalesce → origin (failover) → store
+	}
+	r.customErrorPhase() // custom error responses
+	r.respondPhase()     // X-Cache, Via, Age, request id
+	r.logPhase()         // metrics and access log
+}
+
+// viewerPhase fills the viewer view: the TCP peer (already the PROXY
+// header's source when the listener trusts its sender), the viewer address
+// (the right-most untrusted X-Forwarded-For entry when the peer is a
+// trusted proxy), and the request id.
+func (r *request) viewerPhase() {
+	if a, ok := r.ctx.RemoteAddr().(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		r.peer = netip.AddrPortFrom(ip.Unmap(), uint16(a.Port))
+	}
+	r.viewer = r.peer.Addr()
+	if len(r.l.trusted) > 0 {
+		if xff := r.ctx.Request.Header.Peek("X-Forwarded-For"); len(xff) > 0 {
+			v := geo.ClientFromXFF(r.viewer, xff, r.l.trusted)
+			if v.IsValid() && v != r.viewer {
+				r.viewer, r.viewerFromXFF = v, true
+			}
+		}
+	}
+	var raw [40]byte
+	for i := 0; i < 40; i += 8 {
+		u := rand.Uint64()
+		for j := range 8 {
+			raw[i+j] = byte(u >> (8 * j))
+		}
+	}
+	base64.URLEncoding.Encode(r.id[:], raw[:])
+}
+
+func (r *request) distributionPhase() bool {
+	if r.snap == nil {
+		r.errorPage(503, "The edge has no configuration yet.", "Error")
+		return false
+	}
+	r.dist = r.snap.distribution(r.ctx.Host())
+	if r.dist == nil {
+		r.errorPage(403, "Bad request.", "InvalidRequest")
+		return false
+	}
+	r.beh = r.dist.behavior(r.ctx.Path())
+	return true
+}
+
+func (r *request) protocolPhase() bool {
+	if r.l.tls || r.beh.vpp == vppAllowAll {
+		return true
+	}
+	if r.beh.vpp == vppHTTPSOnly {
+		r.errorPage(403, "Bad request.", "InvalidRequest")
+		return false
+	}
+	m := r.ctx.Method()
+	status := 301
+	if string(m) != "GET" && string(m) != "HEAD" {
+		if !r.ctx.Request.Header.IsHTTP11() {
+			r.errorPage(403, "Bad request.", "InvalidRequest")
+			return false
+		}
+		status = 307
+	}
+	loc := append(r.scratch[:0], "https://"...)
+	loc = append(loc, r.ctx.Host()...)
+	loc = append(loc, r.ctx.Request.Header.RequestURI()...)
+	r.ctx.Response.Header.SetBytesV("Location", loc)
+	r.ctx.Response.Header.SetContentType("text/html")
+	r.ctx.SetStatusCode(status)
+	r.ctx.Response.SetBodyRaw(redirectPage)
+	r.status, r.result, r.detail, r.generated = status, "Redirect", "Redirect", true
+	return false
+}
+
+func (r *request) methodPhase() bool {
+	if methodBit(r.ctx.Method())&r.beh.allowed == 0 {
+		r.errorPage(403, methodNotAllowed, "InvalidRequestMethod")
+		return false
+	}
+	if r.ctx.IsGet() && (r.ctx.Request.Header.ContentLength() > 0 || r.ctx.Request.Header.ContentLength() == -1) {
+		r.errorPage(403, "Bad request.", "InvalidRequest")
+		return false
+	}
+	return true
+}
+
+func (r *request) lookupCountry() {
+	if !r.countryDone {
+		r.countryDone = true
+		r.country, r.countryKnown = r.e.geo.Lookup(r.viewer)
+	}
+}
+
+func (r *request) geoPhase() bool {
+	res := r.dist.restriction
+	if !res.Active() {
+		return true
+	}
+	r.lookupCountry()
+	if res.Allow(r.country, r.countryKnown) {
+		return true
+	}
+	r.e.m.geoRefused(r.country)
+	r.errorPage(403, geo.BlockedReason, "ClientGeoBlocked")
+	return false
+}
+
+func (r *request) signaturePhase() bool {
+	h := &r.ctx.Request.Header
+	r.query = r.ctx.URI().QueryString()
+	if c := h.Peek("Cookie"); len(c) > 0 {
+		r.cookieBuf = append(r.cookieBuf[:0], c...)
+		r.cookie = r.cookieBuf
+	}
+	if r.beh.trusted == nil {
+		return true
+	}
+	rawPath, rawQuery := splitRequestURI(h.RequestURI())
+	scheme := "http"
+	if r.l.tls {
+		scheme = "https"
+	}
+	res, err := r.beh.trusted.Verify(&signing.Request{Scheme: scheme, Host: b2s(r.ctx.Host()),
+		RawPath: b2s(rawPath), RawQuery: b2s(rawQuery), Cookies: b2s(r.cookie), ClientIP: r.viewer})
+	if err != nil {
+		var se *signing.Error
+		if !errors.As(err, &se) {
+			r.errorPage(403, "Request blocked.", "Error")
+			return false
+		}
+		r.e.m.signatureFailed(se.Code)
+		r.ctx.Response.Reset()
+		r.ctx.SetStatusCode(403)
+		r.ctx.Response.Header.SetContentType("text/xml")
+		r.ctx.Response.SetBodyRaw(se.Body())
+		r.status, r.result, r.detail, r.generated = 403, "Error", "Error", true
+		return false
+	}
+	// Signing parameters and cookies never reach the origin or the key,
+	// so every holder of a valid URL shares one cached object.
+	r.queryBuf = append(r.queryBuf[:0], res.StrippedQuery...)
+	r.query = r.queryBuf
+	if len(r.cookie) > 0 {
+		r.cookie = append(r.cookieBuf[:0], signing.StripCookies(b2s(r.cookie))...)
+	}
+	return true
+}
+
+// splitRequestURI splits a raw request-target into path and query,
+// dropping the scheme and authority of an absolute-form target.
+func splitRequestURI(u []byte) (path, query []byte) {
+	if len(u) > 0 && u[0] != '/' {
+		if i := indexOf(u, "://"); i >= 0 {
+			u = u[i+3:]
+			if j := indexByte(u, '/'); j >= 0 {
+				u = u[j:]
+			} else {
+				u = nil
+			}
+		}
+	}
+	if i := indexByte(u, '?'); i >= 0 {
+		return u[:i], u[i+1:]
+	}
+	return u, nil
+}
+
+func indexOf(b []byte, s string) int {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if string(b[i:i+len(s)]) == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// cachePhase answers from the cache or the origin.
+func (r *request) cachePhase() {
+	b := r.beh
+	method := b2s(r.ctx.Method())
+	if !cache.CacheableMethod(method, b.cacheOp) {
+		r.passThrough(r.spec(cache.Identity, false))
+		return
+	}
+	ae := r.ctx.Request.Header.Peek("Accept-Encoding")
+	if !r.ctx.Request.Header.IsHTTP11() {
+		ae = nil // CloudFront never compresses for HTTP/1.0 viewers
+	}
+	key, enc := b.key.AppendKey(r.keyBuf[:0], r.dist.Name, &cache.Request{Method: method, Path: r.ctx.Path(),
+		Query: r.query, Cookie: r.cookie, AcceptEncoding: ae, Header: &r.ctx.Request.Header})
+	r.keyBuf = key
+	if e, st := r.e.store.Get(key); st == cache.Fresh {
+		r.writeEntry(e, cache.ResultHit)
+		return
+	}
+	spec := r.spec(enc, true)
+	e, res, err := b.flow.Serve(context.Background(), key, enc, spec.fetch)
+	switch {
+	case errors.Is(err, cache.ErrNotBuffered):
+		r.passThrough(spec)
+	case err != nil:
+		r.originFailed(err)
+	default:
+		r.writeEntry(e, res)
+	}
+}
+
+// spec copies what the origin request needs out of the viewer request.
+func (r *request) spec(enc cache.Encoding, cacheable bool) *originSpec {
+	b := r.beh
+	uri := appendQuotedPath(r.scratch[:0], r.ctx.Path())
+	if len(r.query) > 0 {
+		n := len(uri)
+		uri = append(uri, '?')
+		uri = appendFilteredQuery(uri, b.fwd.query, b.fwd.queryNames, r.query)
+		if len(uri) == n+1 {
+			uri = uri[:n]
+		}
+	}
+	uriStr := string(uri)
+	s := &originSpec{target: b.target, method: string(r.ctx.Method()), uri: uriStr,
+		headers: r.originHeaders(enc, cacheable), maxObj: r.e.store.MaxObjectSize(), m: r.e.m, now: r.e.now}
+	switch s.method {
+	case "GET", "HEAD", "OPTIONS":
+		s.failover = true
+	}
+	if b.fwd.host {
+		s.host = string(r.ctx.Host())
+	}
+	if !cacheable {
+		s.body = append([]byte(nil), r.ctx.Request.Body()...)
+	}
+	return s
+}
+
+// originFailed answers a request whose origin could not be reached and
+// for which nothing cached may stand in.
+func (r *request) originFailed(err error) {
+	status, detail := 502, "OriginError"
+	var le *l7.Error
+	if errors.As(err, &le) {
+		status, detail = le.Status, le.Reason
+	}
+	r.e.log.Warn("origin request", "target", r.beh.target.id, "client_ip", r.viewer.String(), "status", status, "err", err)
+	r.errorPage(status, "We can't connect to the server for this app or website at this time.", detail)
+}
+
+// passThrough streams an uncached answer: methods that are not cached,
+// and objects over max_object_size.
+func (r *request) passThrough(s *originSpec) {
+	resp, _, err := s.do(context.Background(), cache.Validators{})
+	if err != nil {
+		r.originFailed(err)
+		return
+	}
+	rs := &r.ctx.Response
+	rs.SetStatusCode(resp.StatusCode())
+	for _, f := range responseFields(&resp.Header) {
+		if f.Name == "Content-Length" {
+			continue
+		}
+		if !r.beh.flow.KeepSetCookie && f.Name == "Set-Cookie" {
+			continue
+		}
+		rs.Header.Add(f.Name, f.Value)
+	}
+	r.status, r.result = resp.StatusCode(), "Miss"
+	if r.status >= 400 {
+		r.result = "Error"
+	}
+	if st := resp.BodyStream(); st != nil && !r.ctx.IsHead() {
+		rs.SetBodyStream(&streamedBody{resp: resp}, resp.Header.ContentLength())
+		return
+	}
+	rs.SetBody(resp.Body())
+	fasthttp.ReleaseResponse(resp)
+}
+
+// streamedBody hands an origin body to the viewer and releases the origin
+// response when fasthttp closes it.
+type streamedBody struct{ resp *fasthttp.Response }
+
+func (s *streamedBody) Read(p []byte) (int, error) { return s.resp.BodyStream().Read(p) }
+
+func (s *streamedBody) Close() error {
+	err := s.resp.CloseBodyStream()
+	fasthttp.ReleaseResponse(s.resp)
+	return err
+}
+
+// customErrorPhase applies the distribution's custom error responses:
+// the page from the origin (through the behaviour matching its path, so it
+// is cached like any object) and the response code.
+func (r *request) customErrorPhase() {
+	if r.dist == nil || r.status < 400 {
+		return
+	}
+	ce := r.dist.errors[r.status]
+	if ce == nil {
+		return
+	}
+	code := ce.responseCode
+	if code == 0 {
+		code = r.status
+	}
+	if ce.pagePath == "" {
+		r.ctx.SetStatusCode(code)
+		r.status = code
+		return
+	}
+	pb := r.dist.behavior([]byte(ce.pagePath))
+	saved := r.beh
+	r.beh = pb
+	key, enc := pb.key.AppendKey(r.keyBuf[:0], r.dist.Name, &cache.Request{Method: "GET", Path: []byte(ce.pagePath),
+		Header: &r.ctx.Request.Header})
+	r.keyBuf = key
+	s := r.spec(enc, true)
+	s.method = "GET"
+	s.uri = string(appendQuotedPath(nil, []byte(ce.pagePath)))
+	s.body = nil
+	e, _, err := pb.flow.Serve(context.Background(), key, enc, s.fetch)
+	r.beh = saved
+	if err != nil {
+		return // keep the original answer
+	}
+	result, detail := r.result, r.detail
+	r.ctx.Response.Reset()
+	r.writeEntryStatus(e, code)
+	r.result, r.detail, r.errPage = result, detail, true
+	r.status = r.ctx.Response.StatusCode()
+}
+
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+func netipAddrPort(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }

@@ -1,0 +1,162 @@
+package edge
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard/switchyard/cache"
+)
+
+// writeEntry sends a cached (or just fetched) entry to the viewer,
+// answering the viewer's conditionals (304) and Range (206/416) from it.
+func (r *request) writeEntry(e *cache.Entry, res cache.Result) {
+	r.writeEntryStatus(e, 0)
+	r.result = res.String()
+	if res == cache.ResultHit || res == cache.ResultRefreshHit {
+		r.age, r.hasAge = e.AgeSeconds(r.e.now()), true
+	}
+	if r.status >= 400 {
+		r.result = "Error"
+	}
+	r.e.m.cacheResult(res, r.status)
+}
+
+// writeEntryStatus writes e; a non-zero status replaces the entry's
+// (custom error responses).
+func (r *request) writeEntryStatus(e *cache.Entry, status int) {
+	rs := &r.ctx.Response
+	h := &r.ctx.Request.Header
+	var vary []byte
+	for i := range e.Header {
+		f := &e.Header[i]
+		switch {
+		case strings.EqualFold(f.Name, "Content-Length"):
+			continue
+		case strings.EqualFold(f.Name, "Vary"):
+			if len(vary) > 0 {
+				vary = append(vary, ", "...)
+			}
+			vary = append(vary, f.Value...)
+			continue
+		}
+		rs.Header.Add(f.Name, f.Value)
+	}
+	if len(vary) > 0 {
+		if v := r.beh.key.AppendVary(r.scratch[:0], vary); len(v) > 0 {
+			rs.Header.SetBytesV("Vary", v)
+		}
+	}
+	code := e.Status
+	if status != 0 {
+		code = status
+		rs.SetStatusCode(code)
+		rs.SetBodyRaw(e.Body)
+		r.status = code
+		return
+	}
+	if code >= 200 && code < 300 && (r.ctx.IsGet() || r.ctx.IsHead()) {
+		if e.NotModified(h.Peek("If-None-Match"), h.Peek("If-Modified-Since")) {
+			rs.SetStatusCode(304)
+			rs.SkipBody = true
+			r.status = 304
+			return
+		}
+		if rg := h.Peek("Range"); len(rg) > 0 && code == 200 {
+			rr := e.Range(rg, h.Peek("If-Range"))
+			size := int64(len(e.Body))
+			switch rr.Status {
+			case 206:
+				rs.Header.SetBytesV("Content-Range", cache.AppendContentRange(r.scratch[:0], rr, size))
+				rs.SetStatusCode(206)
+				rs.SetBodyRaw(e.Body[rr.Start : rr.End+1])
+				r.status = 206
+				return
+			case 416:
+				rs.Header.SetBytesV("Content-Range", cache.AppendContentRange(r.scratch[:0], rr, size))
+				rs.SetStatusCode(416)
+				rs.SetBodyRaw(nil)
+				r.status = 416
+				return
+			}
+		}
+		if code == 200 {
+			rs.Header.Set("Accept-Ranges", "bytes")
+		}
+	}
+	rs.SetStatusCode(code)
+	rs.SetBodyRaw(e.Body)
+	r.status = code
+}
+
+// respondPhase adds the headers every answer carries.
+func (r *request) respondPhase() {
+	rs := &r.ctx.Response
+	if r.status == 0 {
+		r.status = rs.StatusCode()
+	}
+	res := r.result
+	if r.status >= 400 && res != "Redirect" {
+		res = "Error"
+	}
+	rs.Header.Set("X-Cache", xcache(res))
+	rs.Header.Set("Via", r.e.via)
+	rs.Header.SetBytesV("X-Edge-Request-Id", r.id[:])
+	if r.hasAge && !r.errPage {
+		rs.Header.SetBytesV("Age", strconv.AppendInt(r.scratch[:0], r.age, 10))
+	}
+	if r.generated && !r.errPage {
+		rs.Header.Set("Server", "Switchyard")
+	}
+	if r.e.draining.Load() {
+		r.ctx.SetConnectionClose()
+	}
+}
+
+func xcache(res string) string {
+	switch res {
+	case "Hit":
+		return "Hit from edge"
+	case "RefreshHit":
+		return "RefreshHit from edge"
+	case "Miss":
+		return "Miss from edge"
+	case "Redirect":
+		return "Redirect from edge"
+	}
+	return "Error from edge"
+}
+
+// methodNotAllowed is CloudFront's reason line for a refused method.
+const methodNotAllowed = "This distribution is not configured to allow the HTTP request method that was used for this request. The distribution supports only cachable requests."
+
+// redirectPage is CloudFront's 167-byte body of the HTTP→HTTPS 301.
+var redirectPage = []byte("<html>\r\n<head><title>301 Moved Permanently</title></head>\r\n<body>\r\n<center><h1>301 Moved Permanently</h1></center>\r\n<hr><center>CloudFront</center>\r\n</body>\r\n</html>\r\n")
+
+// errorPage answers with the edge's HTML error page (cloudfront.md §6.15),
+// generic for 403, 502, 503 and 504: the status, a one-line reason and the
+// request id.
+func (r *request) errorPage(status int, reason, detail string) {
+	rs := &r.ctx.Response
+	rs.Reset()
+	rs.SetStatusCode(status)
+	rs.Header.SetContentType("text/html")
+	b := appendErrorPage(rs.Body()[:0], status, reason, r.id[:])
+	rs.SetBody(b)
+	r.status, r.result, r.detail, r.generated = status, "Error", detail, true
+}
+
+func appendErrorPage(dst []byte, status int, reason string, id []byte) []byte {
+	dst = append(dst, `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" "http://www.w3.org/TR/html4/loose.dtd">
+<HTML><HEAD><META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=iso-8859-1">
+<TITLE>ERROR: The request could not be satisfied</TITLE>
+</HEAD><BODY>
+<H1>`...)
+	dst = strconv.AppendInt(dst, int64(status), 10)
+	dst = append(dst, " ERROR</H1>\n<H2>The request could not be satisfied.</H2>\n<HR noshade size=\"1px\">\n"...)
+	dst = fasthttp.AppendHTMLEscape(dst, reason)
+	dst = append(dst, "\nWe can't connect to the server for this app or website at this time. There might be too much traffic or a configuration error. Try again later, or contact the app or website owner.\n<BR clear=\"all\">\nIf you provide content to customers through the edge, you can find steps to troubleshoot and help prevent this error by reviewing the edge documentation.\n<BR clear=\"all\">\n<HR noshade size=\"1px\">\n<PRE>\nGenerated by edge (Switchyard)\nRequest ID: "...)
+	dst = append(dst, id...)
+	return append(dst, "\n</PRE>\n<ADDRESS>\n</ADDRESS>\n</BODY></HTML>"...)
+}
