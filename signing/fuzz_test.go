@@ -38,6 +38,13 @@ func FuzzParsePolicy(f *testing.F) {
 		if p.Expires.IsZero() && p.Expires.Unix() != 0 {
 			t.Fatal("accepted without DateLessThan")
 		}
+		// Any accepted Resource is a pattern the matcher must survive.
+		if p.Resource != "" {
+			MatchResource(p.Resource, "https://h.test/a/b?c=d")
+			if !MatchResource(p.Resource, p.Resource) {
+				t.Fatalf("pattern %q does not match itself", p.Resource)
+			}
+		}
 		enc := p.AppendJSON(nil)
 		back, err := ParsePolicy(enc)
 		if err != nil {
