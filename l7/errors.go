@@ -107,6 +107,8 @@ func upstreamError(err error) *Error {
 		return &Error{Side: SideUpstream, Status: 502, Retryable: true, Reason: ReasonConnectRefused, Err: err}
 	}
 	switch {
+	case errors.Is(err, errStaleConn):
+		return &Error{Side: SideUpstream, Status: 502, Retryable: true, Reason: ReasonReset, Err: err}
 	case errors.Is(err, errTargetDrained):
 		return &Error{Side: SideUpstream, Status: 502, Reason: ReasonDeregistered, Err: err}
 	case errors.Is(err, fasthttp.ErrConnectionClosed):

@@ -29,6 +29,7 @@ type exchange struct {
 	resp fasthttp.Response
 
 	host, xff, trace, loc, port, lhost []byte
+	body                               []byte // a small request body, read whole
 
 	tg        *TargetGroup
 	b         *backend
@@ -231,7 +232,10 @@ func (x *exchange) forward(f *forwardAction, now time.Time) {
 		x.websocket(b)
 		return
 	}
-	x.buildRequest(tg)
+	if err := x.buildRequest(tg); err != nil {
+		x.failWith(downstreamBodyError(err))
+		return
+	}
 	idempotent := isIdempotent(x.view.Method)
 	for attempt := 0; ; attempt++ {
 		b.t.Acquire()
@@ -253,7 +257,10 @@ func (x *exchange) forward(f *forwardAction, now time.Time) {
 		if dial {
 			b.t.ReportFailure()
 		}
-		replayable := dial || (e.Retryable && idempotent && !x.req.IsBodyStream())
+		// Not sent at all: a failed connect, or a pooled connection found
+		// stale before the first byte (and no body byte consumed yet).
+		unsent := dial || (errors.Is(err, errStaleConn) && (!x.req.IsBodyStream() || x.reqBody.n == 0))
+		replayable := unsent || (e.Retryable && idempotent && !x.req.IsBodyStream())
 		if attempt == 0 && replayable && e.Status != 503 {
 			nb := tg.pick(&x.view, b.t)
 			if (nb == nil || nb.t == b.t) && !dial {
@@ -310,7 +317,7 @@ func isUpgrade(h *fasthttp.RequestHeader) bool {
 
 // buildRequest turns the client's request into the one sent to the target:
 // hop-by-hop fields stripped, Host as ALB sends it, X-Forwarded-*, trace id.
-func (x *exchange) buildRequest(tg *TargetGroup) {
+func (x *exchange) buildRequest(tg *TargetGroup) error {
 	ctx, s := x.ctx, x.s
 	in := &ctx.Request.Header
 	req := &x.req
@@ -359,13 +366,39 @@ func (x *exchange) buildRequest(tg *TargetGroup) {
 	x.rec.TraceID = append(x.rec.TraceID, x.trace...)
 
 	if cl := in.ContentLength(); cl != 0 && cl != -2 {
-		if st := ctx.RequestBodyStream(); st != nil {
+		st := ctx.RequestBodyStream()
+		switch {
+		case st == nil:
+			req.SetBodyRaw(ctx.Request.Body())
+		case cl > 0 && cl <= maxBufferedBody:
+			// Small bodies are read whole first: the request can then be
+			// replayed on a fresh connection if its pooled one was stale.
+			x.reqBody = bodyReader{r: st, conn: ctx.Conn(), idle: s.idle, rec: &x.rec}
+			x.body = growBytes(x.body, cl)
+			if _, err := io.ReadFull(&x.reqBody, x.body); err != nil {
+				if x.reqBody.clientErr == nil {
+					x.reqBody.clientErr = io.ErrUnexpectedEOF
+				}
+				return x.reqBody.clientErr
+			}
+			req.SetBodyRaw(x.body)
+		default:
 			x.reqBody = bodyReader{r: st, conn: ctx.Conn(), idle: s.idle, rec: &x.rec}
 			req.SetBodyStream(&x.reqBody, cl)
-		} else {
-			req.SetBodyRaw(ctx.Request.Body())
 		}
 	}
+	return nil
+}
+
+// maxBufferedBody is the largest request body read whole before it is
+// sent (larger ones stream).
+const maxBufferedBody = 64 << 10
+
+func growBytes(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
 }
 
 // maxTraceHeaderBlock is the header size past which ALB replaces the

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,5 +72,50 @@ func TestResponseFramingFaults(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Bytes a target sends after a complete response, in a later segment while
+// the connection sits in the pool, never become the next client's
+// response: the reused connection is found poisoned before the request
+// goes out, and the request goes on a fresh connection.
+func TestLateUnsolicitedBytesNeverReachNextClient(t *testing.T) {
+	sentEvil := make(chan struct{}, 1)
+	poison := make(chan struct{})
+	var served atomic.Int32
+	addr := rawTarget(t, func(conn net.Conn) {
+		br := bufio.NewReader(conn)
+		for {
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if served.Add(1) == 1 {
+				io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				// Once the client has its answer, poison the idle connection.
+				<-poison
+				io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL")
+				sentEvil <- struct{}{}
+				continue
+			}
+			io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood")
+		}
+	})
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", addr)}})
+	if _, _, body := h.get("/1"); body != "ok" {
+		t.Fatalf("first: %q", body)
+	}
+	close(poison)
+	select {
+	case <-sentEvil:
+	case <-time.After(5 * time.Second):
+		t.Fatal("target never poisoned the connection")
+	}
+	// POST: not idempotent, so only a request that was never sent may move
+	// to a fresh connection.
+	req, _ := http.NewRequest("POST", h.url("/next"), strings.NewReader("x"))
+	if st, _, body := h.do(req); st != 200 || body != "good" {
+		t.Fatalf("next client got %d %q", st, body)
 	}
 }

@@ -2,8 +2,10 @@ package l7
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -135,6 +137,13 @@ func (t *Transport) client(addr string, isTLS bool) *fasthttp.HostClient {
 	return c
 }
 
+func dialFor(t *Transport, isTLS bool) fasthttp.DialFunc {
+	if isTLS {
+		return t.dialTLS
+	}
+	return t.dial
+}
+
 // CloseIdleConnections closes the pooled connections not in use, for
 // example after targets left the registry.
 func (t *Transport) CloseIdleConnections() {
@@ -159,12 +168,33 @@ func (t *Transport) Forget(addr string) {
 }
 
 func (t *Transport) dial(addr string) (net.Conn, error) {
+	return t.dialPeek(addr, true)
+}
+
+func (t *Transport) dialTLS(addr string) (net.Conn, error) {
+	// TLS targets may send records (session tickets) after a response; a
+	// peek would call those stale, so TLS pools do not peek.
+	return t.dialPeek(addr, false)
+}
+
+func (t *Transport) dialPeek(addr string, peek bool) (net.Conn, error) {
 	c, err := t.dialer.Dial("tcp", addr)
 	if err != nil {
 		return nil, &dialError{err: err}
 	}
-	return &idleConn{Conn: c, read: t.opts.ResponseTimeout, write: t.opts.WriteTimeout}, nil
+	ic := &idleConn{Conn: c, read: t.opts.ResponseTimeout, write: t.opts.WriteTimeout}
+	if tc, ok := c.(*net.TCPConn); ok && peek {
+		if rc, err := tc.SyscallConn(); err == nil {
+			ic.rc = rc
+		}
+	}
+	return ic, nil
 }
+
+// errStaleConn is returned by idleConn.Write, before any byte of a new
+// request is written, when the pooled connection is found closed or
+// poisoned; the request was not sent and may go on another connection.
+var errStaleConn = errors.New("l7: pooled target connection closed or sent unsolicited bytes")
 
 // idleConn turns the read and write timeouts into idle timeouts: every
 // Read and Write pushes its own deadline forward, so the target may take
@@ -178,12 +208,18 @@ type idleConn struct {
 	net.Conn
 	read, write time.Duration
 	rdl, wdl    time.Time
+	// rc, when set, lets a reused connection be checked before a new
+	// request goes out on it; readSinceWrite marks that the next Write
+	// starts a new request.
+	rc             syscall.RawConn
+	readSinceWrite bool
 }
 
 // deadlineSlack is how far a deadline may lag behind "now + timeout".
 const deadlineSlack = 250 * time.Millisecond
 
 func (c *idleConn) Read(p []byte) (int, error) {
+	c.readSinceWrite = true
 	if d := time.Now().Add(c.read); d.Sub(c.rdl) > deadlineSlack {
 		c.rdl = d
 		_ = c.Conn.SetReadDeadline(d)
@@ -192,6 +228,12 @@ func (c *idleConn) Read(p []byte) (int, error) {
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
+	if c.readSinceWrite {
+		c.readSinceWrite = false
+		if c.rc != nil && staleSocket(c.rc) {
+			return 0, errStaleConn
+		}
+	}
 	if d := time.Now().Add(c.write); d.Sub(c.wdl) > deadlineSlack {
 		c.wdl = d
 		_ = c.Conn.SetWriteDeadline(d)

@@ -17,7 +17,10 @@ func (x *exchange) websocket(b *backend) {
 	tg := x.tg
 	x.rec.Type = s.recType(true)
 	x.rec.Target = b.t.Addr
-	x.buildRequest(tg)
+	if err := x.buildRequest(tg); err != nil {
+		x.failWith(downstreamBodyError(err))
+		return
+	}
 	// Upgrade and Connection are hop-by-hop but are the point here.
 	x.req.Header.Set("Connection", "Upgrade")
 	x.req.Header.SetBytesV("Upgrade", ctx.Request.Header.Peek("Upgrade"))
