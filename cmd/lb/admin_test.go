@@ -231,6 +231,15 @@ func TestMetricsMove(t *testing.T) {
 	if after[`lb_config_reloads_total{result="success"}`] != 1 || after[`lb_config_last_reload_success_timestamp_seconds`] <= 0 {
 		t.Errorf("initial load not counted: %v", after)
 	}
+	if got := after[`lb_fixed_responses_total{listener="web"}`]; got != 0 {
+		t.Errorf("fixed responses %v, want 0", got)
+	}
+	if _, ok := after[`lb_elb_errors_total{code_class="5xx",listener="web"}`]; !ok {
+		t.Error("lb_elb_errors_total missing")
+	}
+	if _, ok := after[`lb_active_requests{listener="web"}`]; !ok {
+		t.Error("lb_active_requests missing")
+	}
 	if before[`lb_requests_total{code_class="2xx",listener="web",target_group="web"}`] != 0 {
 		t.Error("counter did not start at 0")
 	}

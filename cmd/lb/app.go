@@ -135,6 +135,7 @@ func newApp(log *slog.Logger, stdout, stderr io.Writer, source string, load func
 		apiTargets: make(map[string]bool),
 	}
 	a.metrics.WatchTargets("lb", reg)
+	a.metrics.Registry().MustRegister(newServerCollector(a))
 	return a
 }
 

@@ -173,7 +173,8 @@ target_groups:
 	eventually(t, 10*time.Second, "flow metrics", func() bool {
 		m := scrapeMetrics(t, hc, admin)
 		return m[`lb_flows_total{listener="stream",result="ok",target_group="db"}`] == 12 &&
-			m[`lb_flows_total{listener="secure-stream",result="ok",target_group="plain"}`] == 1
+			m[`lb_flows_total{listener="secure-stream",result="ok",target_group="plain"}`] == 1 &&
+			m[`lb_active_flows{listener="stream"}`] == 0 && m[`lb_client_tls_handshake_errors_total{listener="secure-stream"}`] == 0
 	})
 
 	// A reload that changes the idle timeout updates the TCP listener in
