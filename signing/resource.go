@@ -13,7 +13,7 @@ import "strings"
 //     must have no query, except that a path ending in "*" implies "\?*";
 //   - a domain ending in "*" with no path implies "/*\?*"; a pattern starting
 //     with "*" and no "://" gets the protocol "*"; "*" alone matches all;
-//   - matching is case-sensitive.
+//   - matching is case-sensitive, except in the domain (host names are not).
 //
 // A pattern that is exactly equal to the resource also matches: the AWS SDKs
 // put an unescaped "?" before the query of the URL they sign, which under the
@@ -30,7 +30,7 @@ func MatchResource(pattern, resource string) bool {
 	if !ok {
 		return false
 	}
-	if !glob(pp.proto, rs.proto) || !glob(pp.domain, rs.domain) || !glob(pp.path, rs.path) {
+	if !glob(pp.proto, rs.proto) || !globFold(pp.domain, rs.domain) || !glob(pp.path, rs.path) {
 		return false
 	}
 	if !pp.hasQuery {
@@ -107,7 +107,12 @@ func splitResource(r string) (sections, bool) {
 // glob matches s against pattern with "*" (any run, including empty) and
 // "?" (one byte). Linear backtracking to the last star: O(len(p)·len(s))
 // worst case, and it only ever runs on a policy whose signature verified.
-func glob(p, s string) bool {
+func glob(p, s string) bool { return globCase(p, s, false) }
+
+// globFold is glob with ASCII case folding, for host names.
+func globFold(p, s string) bool { return globCase(p, s, true) }
+
+func globCase(p, s string, fold bool) bool {
 	pi, si := 0, 0
 	star, mark := -1, 0
 	for si < len(s) {
@@ -115,7 +120,7 @@ func glob(p, s string) bool {
 		case pi < len(p) && p[pi] == '*':
 			star, mark = pi, si
 			pi++
-		case pi < len(p) && (p[pi] == '?' || p[pi] == s[si]):
+		case pi < len(p) && (p[pi] == '?' || p[pi] == s[si] || fold && lower(p[pi]) == lower(s[si])):
 			pi++
 			si++
 		case star >= 0:
@@ -130,4 +135,11 @@ func glob(p, s string) bool {
 		pi++
 	}
 	return pi == len(p)
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }

@@ -49,8 +49,10 @@ func TestMatchResource(t *testing.T) {
 		{"*h.test/a", "https://www.h.test/b", false},
 		{"*h.test", "https://h.test/", true},
 		{"*h.test", "https://h.test/x", false},
-		// case-sensitive
+		// case-sensitive, except the host name
 		{"https://h.test/A", "https://h.test/a", false},
+		{"https://H.Test/*", "https://h.test/a", true},
+		{"HTTPS://h.test/*", "https://h.test/a", false},
 		// malformed patterns match only exactly
 		{"h.test/*", "https://h.test/a", false},
 		{"https:///a", "https:///a", true},
