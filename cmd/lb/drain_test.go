@@ -8,6 +8,7 @@ package main
 // change made while 2 s requests are in flight on the target concerned.
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -111,6 +112,7 @@ func newDrnBackend(t *testing.T, name string) *drnBackend {
 type drnLB struct {
 	cfgPath string
 	web     string
+	addrs   map[string]string // listener name → address
 	admin   string
 	sigs    chan os.Signal
 	exit    chan int
@@ -187,15 +189,16 @@ func startDrnLB(t *testing.T, cfg string) *drnLB {
 	}()
 	select {
 	case a := <-started:
-		l.web = a.listenerAddrs()["web"]
+		l.addrs = a.listenerAddrs()
+		l.web = l.addrs["web"]
 		l.admin = a.adminAddr()
 	case code := <-l.exit:
 		t.Fatalf("lb exited with %d at start: %s", code, l.stderr.String())
 	case <-time.After(20 * time.Second):
 		t.Fatalf("lb did not start in 20 s: %s", l.stderr.String())
 	}
-	if l.web == "" || l.admin == "" {
-		t.Fatalf("lb addresses: web %q admin %q", l.web, l.admin)
+	if len(l.addrs) == 0 || l.admin == "" {
+		t.Fatalf("lb addresses: listeners %v admin %q", l.addrs, l.admin)
 	}
 	t.Cleanup(func() {
 		select {
@@ -236,6 +239,12 @@ type drnTargetHealth struct {
 // targets reads GET /api/v1/target-groups for group "app".
 func (l *drnLB) targets(t *testing.T) map[string]drnTargetHealth {
 	t.Helper()
+	return l.groupTargets(t, "app")
+}
+
+// groupTargets reads GET /api/v1/target-groups for one group.
+func (l *drnLB) groupTargets(t *testing.T, group string) map[string]drnTargetHealth {
+	t.Helper()
 	resp, err := http.Get("http://" + l.admin + "/api/v1/target-groups")
 	if err != nil {
 		t.Fatalf("admin: %v", err)
@@ -250,7 +259,7 @@ func (l *drnLB) targets(t *testing.T) map[string]drnTargetHealth {
 	}
 	out := map[string]drnTargetHealth{}
 	for _, g := range groups {
-		if g.Name == "app" {
+		if g.Name == group {
 			for _, x := range g.Targets {
 				out[x.ID] = x
 			}
@@ -259,12 +268,17 @@ func (l *drnLB) targets(t *testing.T) map[string]drnTargetHealth {
 	return out
 }
 
-// waitHealthy waits (bounded) until every address is healthy.
+// waitHealthy waits (bounded) until every address of group "app" is healthy.
 func (l *drnLB) waitHealthy(t *testing.T, addrs ...string) {
+	t.Helper()
+	l.waitGroupHealthy(t, "app", addrs...)
+}
+
+func (l *drnLB) waitGroupHealthy(t *testing.T, group string, addrs ...string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; i < 1000 && time.Now().Before(deadline); i++ {
-		ts := l.targets(t)
+		ts := l.groupTargets(t, group)
 		ok := true
 		for _, a := range addrs {
 			if ts[a].State != "healthy" {
@@ -276,7 +290,7 @@ func (l *drnLB) waitHealthy(t *testing.T, addrs ...string) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling another process's state, bounded
 	}
-	t.Fatalf("targets not healthy in 10 s: %+v", l.targets(t))
+	t.Fatalf("targets not healthy in 10 s: %+v", l.groupTargets(t, group))
 }
 
 // drnResult is one request as the client saw it.
@@ -692,4 +706,186 @@ func TestShutdownUnderLoad(t *testing.T) {
 		t.Errorf("lb still accepts connections after the drain")
 	}
 	t.Logf("%d requests in flight at SIGTERM completed; exit %v after SIGTERM", inFlight, exitAt.Sub(sigAt))
+}
+
+// drnEcho is a TCP target: it greets each flow with its name, then echoes
+// lines.
+func drnEcho(t *testing.T, name string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(time.Minute))
+				if _, err := io.WriteString(c, name+"\n"); err != nil {
+					return
+				}
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// drnFlow is one client TCP flow through lb.
+type drnFlow struct {
+	c       net.Conn
+	br      *bufio.Reader
+	backend string
+}
+
+func openDrnFlow(t *testing.T, addr string) *drnFlow {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial lb: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	f := &drnFlow{c: c, br: bufio.NewReader(c)}
+	line, err := f.br.ReadString('\n')
+	if err != nil {
+		t.Fatalf("flow greeting: %v", err)
+	}
+	f.backend = strings.TrimSpace(line)
+	return f
+}
+
+// echo sends a line and reports whether it came back.
+func (f *drnFlow) echo(msg string) error {
+	f.c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(f.c, msg+"\n"); err != nil {
+		return err
+	}
+	line, err := f.br.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(line) != msg {
+		return fmt.Errorf("echo %q, got %q", msg, line)
+	}
+	return nil
+}
+
+// TCP draining (issue 4): a deregistered target gets no new flows at once;
+// its flows keep working during the delay; when the delay ends they are
+// closed with connection_termination: true and keep working without it.
+func TestTCPDrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("TCP drain waits for a 1 s deregistration delay")
+	}
+	for _, term := range []bool{false, true} {
+		t.Run(fmt.Sprintf("connection_termination=%v", term), func(t *testing.T) {
+			names := map[string]string{}
+			var addrs []string
+			for _, n := range []string{"t1", "t2", "t3"} {
+				a := drnEcho(t, n)
+				names[n] = a
+				addrs = append(addrs, strconv.Quote(a))
+			}
+			cfg := fmt.Sprintf(`admin:
+  address: 127.0.0.1:0
+shutdown_timeout: 5s
+access_log: {path: ""}
+listeners:
+  - name: stream
+    protocol: TCP
+    address: 127.0.0.1:0
+    default_action: {forward: {target_group: db}}
+target_groups:
+  - name: db
+    protocol: TCP
+    targets: [%s]
+    algorithm: flow_hash
+    deregistration_delay: 1s
+    connection_termination: %v
+    health_check: {protocol: TCP, interval: 10s}
+`, strings.Join(addrs, ", "), term)
+			lb := startDrnLB(t, cfg)
+			stream := lb.addrs["stream"]
+			lb.waitGroupHealthy(t, "db", names["t1"], names["t2"], names["t3"])
+
+			old := openDrnFlow(t, stream)
+			if err := old.echo("before"); err != nil {
+				t.Fatalf("flow to %s: %v", old.backend, err)
+			}
+			victim := names[old.backend]
+			if victim == "" {
+				t.Fatalf("flow greeted by unknown backend %q", old.backend)
+			}
+			resp, err := http.Post("http://"+lb.admin+"/api/v1/target-groups/db/deregister", "application/json",
+				strings.NewReader(`{"targets":["`+victim+`"]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("deregister: %d", resp.StatusCode)
+			}
+			deregAt := time.Now()
+			if st := lb.groupTargets(t, "db")[victim]; st.State != "draining" {
+				t.Errorf("%s after deregistration: %+v", old.backend, st)
+			}
+			// No new flow lands on the draining target after the
+			// deregistration instant + 100 ms (DRN-00 (d); l4 rebuilds its
+			// Maglev table off the data path, so the first flows may still
+			// see the old table).
+			early := 0
+			for i := 0; i < 1000 && time.Since(deregAt) <= drnGrace; i++ {
+				f := openDrnFlow(t, stream)
+				if f.backend == old.backend {
+					early++
+				}
+				f.c.Close()
+			}
+			for range 30 {
+				f := openDrnFlow(t, stream)
+				if f.backend == old.backend {
+					t.Errorf("a new flow opened %v after the deregistration went to the draining target %s", time.Since(deregAt), old.backend)
+				}
+				f.c.Close()
+			}
+			t.Logf("%d flows opened in the 100 ms grace went to the draining target; none of 30 after it", early)
+			// During the delay the old flow still works.
+			if err := old.echo("draining"); err != nil && time.Since(deregAt) < time.Second {
+				t.Errorf("flow cut during the deregistration delay: %v", err)
+			}
+			// Wait (bounded) for the delay to end: the target leaves the listing.
+			gone := false
+			for i := 0; i < 500 && !gone; i++ {
+				if _, ok := lb.groupTargets(t, "db")[victim]; !ok {
+					gone = true
+					break
+				}
+				time.Sleep(10 * time.Millisecond) // polling another process's state, bounded
+			}
+			if !gone {
+				t.Fatalf("target still listed 5 s after a 1 s delay")
+			}
+			if term {
+				// Closed when the delay ended: the next read sees EOF or a reset.
+				old.c.SetDeadline(time.Now().Add(5 * time.Second))
+				io.WriteString(old.c, "after\n")
+				_, err := old.br.ReadString('\n')
+				if err == nil {
+					t.Errorf("flow still open after the delay with connection_termination")
+				} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Errorf("flow neither answered nor closed after the delay: %v", err)
+				}
+			} else if err := old.echo("after"); err != nil {
+				t.Errorf("flow cut after the delay without connection_termination: %v", err)
+			}
+			old.c.Close()
+			lb.stop(t)
+		})
+	}
 }
