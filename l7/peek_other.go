@@ -4,6 +4,10 @@ package l7
 
 import "syscall"
 
-// staleSocket cannot peek on this platform; stale connections are then
-// found by the exchange itself (and retried when safe).
-func staleSocket(syscall.RawConn) bool { return false }
+// peeker cannot peek on this platform; stale connections are then found
+// by the exchange itself (and retried when safe).
+type peeker struct{}
+
+func newPeeker(syscall.RawConn) *peeker { return &peeker{} }
+
+func (*peeker) stale() bool { return false }

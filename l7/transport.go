@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -185,7 +184,7 @@ func (t *Transport) dialPeek(addr string, peek bool) (net.Conn, error) {
 	ic := &idleConn{Conn: c, read: t.opts.ResponseTimeout, write: t.opts.WriteTimeout}
 	if tc, ok := c.(*net.TCPConn); ok && peek {
 		if rc, err := tc.SyscallConn(); err == nil {
-			ic.rc = rc
+			ic.peek = newPeeker(rc)
 		}
 	}
 	return ic, nil
@@ -208,10 +207,10 @@ type idleConn struct {
 	net.Conn
 	read, write time.Duration
 	rdl, wdl    time.Time
-	// rc, when set, lets a reused connection be checked before a new
+	// peek, when set, lets a reused connection be checked before a new
 	// request goes out on it; readSinceWrite marks that the next Write
 	// starts a new request.
-	rc             syscall.RawConn
+	peek           *peeker
 	readSinceWrite bool
 }
 
@@ -230,7 +229,7 @@ func (c *idleConn) Read(p []byte) (int, error) {
 func (c *idleConn) Write(p []byte) (int, error) {
 	if c.readSinceWrite {
 		c.readSinceWrite = false
-		if c.rc != nil && staleSocket(c.rc) {
+		if c.peek != nil && c.peek.stale() {
 			return 0, errStaleConn
 		}
 	}
