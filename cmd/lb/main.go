@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	goruntime "runtime"
+	"runtime/debug"
 	"strings"
 )
 
@@ -38,7 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "version", "-version", "--version":
-			fmt.Fprintf(stdout, "lb %s %s\n", version, goruntime.Version())
+			fmt.Fprintf(stdout, "lb %s %s\n", buildVersion(), goruntime.Version())
 			return exitOK
 		case "validate":
 			return runValidate(args[1:], stdout, stderr)
@@ -53,6 +54,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return runServe(args, stdout, stderr, nil)
+}
+
+// buildVersion is version, or the module version the binary was built
+// from (go install …@v1.2.3) when no -ldflags set one.
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
 }
 
 func usage(w io.Writer) {

@@ -22,7 +22,7 @@ func TestVersion(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	if want := "lb " + version + " " + goruntime.Version() + "\n"; out != want {
+	if want := "lb " + buildVersion() + " " + goruntime.Version() + "\n"; out != want {
 		t.Errorf("version printed %q, want %q", out, want)
 	}
 }

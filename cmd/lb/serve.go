@@ -109,7 +109,7 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 		}
 		return exitRuntime
 	}
-	log.Info("lb started", "config", source, "hash", a.snapshot().hash, "version", version)
+	log.Info("lb started", "config", source, "hash", a.snapshot().hash, "version", buildVersion())
 	if lab != nil {
 		addrs := a.listenerAddrs()
 		printTry(stdout, addrs["web"], addrs["stream"], a.adminAddr())

@@ -59,7 +59,7 @@ func (a *app) statusPage(w http.ResponseWriter, r *http.Request) {
 		Listeners                       []statusListener
 		Groups                          []groupView
 	}{
-		Version: version, Hash: s.hash, Source: s.source,
+		Version: buildVersion(), Hash: s.hash, Source: s.source,
 		LoadedAt: s.loadedAt.UTC().Format("2006-01-02 15:04:05 MST"),
 		Ready:    a.health.Ready(), Groups: a.groupViews(),
 	}
