@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer, db *geo.DB) *Metrics {
 	sig := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "edge", Name: "signature_failures_total",
 		Help: "Requests refused by signed URL or cookie checks, by CloudFront error code."}, []string{"code"})
 	m := &Metrics{
-		Requests: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "edge", Name: "requests_total",
+		Requests: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "edge", Name: "viewer_requests_total",
 			Help: "Viewer requests answered."}),
 		Hits: results.WithLabelValues("Hit"), Misses: results.WithLabelValues("Miss"),
 		RefreshHits: results.WithLabelValues("RefreshHit"), Errors: results.WithLabelValues("Error"),

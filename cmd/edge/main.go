@@ -1,6 +1,13 @@
 // Command edge is a CloudFront-style caching reverse proxy, and the tool that
 // signs CloudFront URLs and cookies (`edge sign`) and looks up countries
 // (`edge geo`).
+//
+//	edge                          run on the embedded default (demo origin + edge)
+//	edge -config FILE             run on FILE
+//	edge validate -config FILE    check FILE, print every error
+//	edge sign url|cookies ...     sign a URL or cookies
+//	edge geo IP...                print countries
+//	edge version
 package main
 
 import (
@@ -8,26 +15,61 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// Exit codes of SPEC §1.
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitConfig  = 2
+)
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// run is main without the process: tests call it in-process.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
-		case "version":
+		case "version", "-version", "--version":
 			fmt.Fprintf(stdout, "edge %s %s\n", version, runtime.Version())
-			return 0
+			return exitOK
 		case "sign":
 			return runSign(args[1:], stdout, stderr)
 		case "geo":
 			return runGeo(args[1:], stdout, stderr)
+		case "validate":
+			return runValidate(args[1:], stdout, stderr)
+		case "help", "-h", "-help", "--help":
+			usage(stdout)
+			return exitOK
+		}
+		if !strings.HasPrefix(args[0], "-") {
+			fmt.Fprintf(stderr, "edge: unknown command %q (want validate, sign, geo or version, or flags only)\n", args[0])
+			usage(stderr)
+			return exitConfig
 		}
 	}
-	return runServe(args, stdout, stderr)
+	return runServe(args, stdout, stderr, nil)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  edge [-config FILE] [-log-level debug|info|warn|error] [-log-format text|json]
+       [-admin ADDR] [-http ADDR] [-origin ADDR]
+  edge validate -config FILE
+  edge sign url     -key-pair-id ID -private-key PEM -url URL -expires TIME [-starts TIME] [-ip CIDR] [-policy FILE]
+  edge sign cookies (same flags)
+  edge geo IP... [-db FILE]
+  edge version
+
+Without -config, edge runs the embedded default: a demo origin on 127.0.0.1
+(-origin) behind an edge on 127.0.0.1:8082 (-http), admin API on
+127.0.0.1:9902 (-admin).
+`)
 }
