@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,6 +17,7 @@ type serverCollector struct {
 	activeReq, retries, nonCompliant        *prometheus.Desc
 	blocked, upgrades, elbErrors, redirects *prometheus.Desc
 	fixed, activeFlows, connectErrs, tlsErr *prometheus.Desc
+	certDays, acmeFailing                   *prometheus.Desc
 }
 
 func newServerCollector(a *app) *serverCollector {
@@ -34,12 +37,14 @@ func newServerCollector(a *app) *serverCollector {
 		activeFlows:  d("active_flows", "TCP/TLS flows open now."),
 		connectErrs:  d("target_connect_errors_total", "TCP/TLS flows whose connect to a target failed (retry included)."),
 		tlsErr:       d("client_tls_handshake_errors_total", "TLS listener handshakes that failed (NLB ClientTLSNegotiationErrorCount)."),
+		certDays:     d("certificate_expiry_days", "Days until each served certificate expires (negative once expired).", "certificate"),
+		acmeFailing:  d("acme_failing_domains", "ACME domains whose last issuance or renewal attempt failed."),
 	}
 }
 
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.activeReq, c.retries, c.nonCompliant, c.blocked, c.upgrades,
-		c.elbErrors, c.redirects, c.fixed, c.activeFlows, c.connectErrs, c.tlsErr} {
+		c.elbErrors, c.redirects, c.fixed, c.activeFlows, c.connectErrs, c.tlsErr, c.certDays, c.acmeFailing} {
 		ch <- d
 	}
 }
@@ -57,8 +62,17 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v int64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(max(v, 0)), labels...)
 	}
+	now := time.Now()
 	for _, ll := range lives {
 		name := ll.cfg.Name
+		if ll.store != nil {
+			ll.store.ExpiryDays(now, func(id string, days float64) {
+				ch <- prometheus.MustNewConstMetric(c.certDays, prometheus.GaugeValue, days, name, id)
+			})
+		}
+		if ll.acme != nil {
+			gauge(c.acmeFailing, int64(ll.acme.Stats().FailingDomains), name)
+		}
 		switch {
 		case ll.srv != nil:
 			k := ll.srv.Counters()

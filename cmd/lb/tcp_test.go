@@ -177,6 +177,16 @@ target_groups:
 			m[`lb_active_flows{listener="stream"}`] == 0 && m[`lb_client_tls_handshake_errors_total{listener="secure-stream"}`] == 0
 	})
 
+	certOK := false
+	for k, v := range scrapeMetrics(t, hc, admin) {
+		if strings.HasPrefix(k, `lb_certificate_expiry_days{`) && strings.Contains(k, `listener="secure-stream"`) && v > 0.9 && v < 1.1 {
+			certOK = true
+		}
+	}
+	if !certOK {
+		t.Error("no lb_certificate_expiry_days of about 1 day for the TLS listener's certificate")
+	}
+
 	// A reload that changes the idle timeout updates the TCP listener in
 	// place: same socket, and a flow open across the reload keeps going.
 	open, ord, _ := dialLine(t, stream, nil)
