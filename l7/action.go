@@ -126,18 +126,19 @@ func compileForward(f *config.Forward, groups map[string]*TargetGroup) (forwardA
 }
 
 // chooseGroup picks the group of a forward: the one named by a valid
-// AWSALBTG cookie, else by weight. sticky reports whether a cookie chose
-// it; invalid reports a cookie that was present but unusable.
-func (f *forwardAction) chooseGroup(v *RequestView, now time.Time) (g *TargetGroup, sticky, invalid bool) {
+// AWSALBTG cookie, else by weight. invalid reports a cookie that was
+// present but unusable (forged, expired, or naming a group no longer in
+// the rule or weighted 0).
+func (f *forwardAction) chooseGroup(v *RequestView, now time.Time) (g *TargetGroup, invalid bool) {
 	if len(f.groups) == 1 {
-		return f.groups[0].tg, false, false
+		return f.groups[0].tg, false
 	}
 	if f.stickiness > 0 {
 		if c := cookieValue(v, CookieTargetGroup); c != nil {
 			name := openCookie(f.scope, c, now)
 			for _, wg := range f.groups {
 				if name != "" && wg.tg.name == name && wg.weight > 0 {
-					return wg.tg, true, false
+					return wg.tg, false
 				}
 			}
 			invalid = true
@@ -146,16 +147,16 @@ func (f *forwardAction) chooseGroup(v *RequestView, now time.Time) (g *TargetGro
 	if f.total == 0 {
 		// Every weight is 0: nothing may take new traffic; ALB then has
 		// no target to route to.
-		return nil, false, invalid
+		return nil, invalid
 	}
 	x := rand.Uint32N(f.total)
 	for _, wg := range f.groups {
 		if x < wg.weight {
-			return wg.tg, false, invalid
+			return wg.tg, invalid
 		}
 		x -= wg.weight
 	}
-	return f.groups[len(f.groups)-1].tg, false, invalid
+	return f.groups[len(f.groups)-1].tg, invalid
 }
 
 func compileRedirect(r *config.Redirect) (redirectAction, error) {
