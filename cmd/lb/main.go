@@ -1,12 +1,3 @@
-// Command lb is an Elastic Load Balancing–style load balancer: HTTP(S)
-// listeners with ALB rules and actions, TCP/TLS listeners with NLB flow
-// hashing, target groups with health checks and draining, an admin API
-// with Prometheus metrics, SIGHUP reloads and SIGTERM drains.
-//
-//	lb                           run on the embedded lab default
-//	lb -config FILE              run on FILE
-//	lb validate -config FILE     check FILE, print every error
-//	lb version
 package main
 
 import (

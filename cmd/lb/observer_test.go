@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -154,5 +155,38 @@ func TestAccessLogThroughProxy(t *testing.T) {
 				t.Errorf("ALB redirect line: %s", lines[2])
 			}
 		})
+	}
+}
+
+// TestAccessLogReopenedOnReload: after logrotate moves the file away, a
+// SIGHUP makes lb write to a fresh file at the configured path.
+func TestAccessLogReopenedOnReload(t *testing.T) {
+	b := startBackend(t, "b1")
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	r := startInProcess(t, "-config", writeFile(t, dir, "lb.yaml", accessLogConfig(logPath, "alb", b.addr)))
+	web := "http://" + r.listener("web")
+	c := newClient()
+	get(t, c, web+"/before")
+	r.app.accessLog.Load().Flush()
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	r.sigs <- syscall.SIGHUP
+	eventually(t, 10*time.Second, "the reload", func() bool { return r.app.applied.Load() == 2 })
+	get(t, c, web+"/after")
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	rotated, _ := os.ReadFile(logPath + ".1")
+	fresh, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatalf("no new access log after the reload: %v", err)
+	}
+	if !strings.Contains(string(rotated), "/before") || strings.Contains(string(rotated), "/after") {
+		t.Errorf("rotated file:\n%s", rotated)
+	}
+	if !strings.Contains(string(fresh), "/after") || strings.Contains(string(fresh), "/before") {
+		t.Errorf("new file:\n%s", fresh)
 	}
 }
