@@ -164,6 +164,15 @@ func TestAdminAPI(t *testing.T) {
 		t.Error("a rejected call changed the registry")
 	}
 
+	// While the process drains, target changes conflict.
+	r.app.health.SetDraining()
+	if code, body := do(t, c, "POST", admin+"/api/v1/target-groups/web/register", `{"targets":["127.0.0.1:2"]}`, auth...); code != 409 {
+		t.Errorf("register while draining: %d %s, want 409", code, body)
+	}
+	if code, _, _ := get(t, c, admin+"/readyz"); code != 503 {
+		t.Errorf("readyz while draining: %d", code)
+	}
+
 	// The status page, opened once with ?token=, sets the cookie.
 	code, _, hdr := get(t, c, admin+"/?token=s3cret")
 	if code != http.StatusSeeOther || !strings.Contains(hdr.Get("Set-Cookie"), "HttpOnly") || !strings.Contains(hdr.Get("Set-Cookie"), "SameSite=Strict") {
