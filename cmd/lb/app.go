@@ -894,6 +894,16 @@ func (a *app) ObserveRequest(r *l7.Record) {
 			rm, arn = g.m, g.arn
 		}
 	}
+	if rm == nil {
+		// A request that started on the previous snapshot and names a
+		// listener or group this one lacks: resolve its series the slow way
+		// (rare, and only around a reload) rather than lose the count.
+		rm = a.metrics.Route(r.Listener, r.TargetGroup)
+		elb = "app/lb/" + r.Listener
+		if r.TargetGroup != "" {
+			arn = "targetgroup/" + r.TargetGroup
+		}
+	}
 	tt := time.Duration(-1)
 	if r.TargetStatus > 0 {
 		tt = r.TargetProcessing
