@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
@@ -72,25 +73,11 @@ func closeWrite(c net.Conn) error {
 	return nil
 }
 
-// spliceWriter lets go-proxyproto's Conn.WriteTo hand over the bytes it
-// buffered past the header (Write) and then the raw socket (ReadFrom), so
-// the rest of the flow is spliced.
-type spliceWriter struct{ dst *net.TCPConn }
-
-func (w spliceWriter) Write(b []byte) (int, error) { return w.dst.Write(b) }
-
-func (w spliceWriter) ReadFrom(r io.Reader) (int64, error) {
-	if c, ok := r.(net.Conn); ok {
-		if s := unwrapTCP(c); s != nil {
-			return w.dst.ReadFrom(s)
-		}
-	}
-	// go-proxyproto passes net's own no-WriteTo wrapper of a *TCPConn,
-	// which TCPConn.ReadFrom splices from too.
-	return w.dst.ReadFrom(r)
-}
-
 const copyBufSize = 32 << 10
+
+// spliceSwitches counts switches to splice mode (tests check bulk
+// transfers take that path).
+var spliceSwitches atomic.Uint64
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 
@@ -107,8 +94,16 @@ type direction struct {
 	toward string // "target" for client→target, "client" for the reverse
 	src    net.Conn
 	dst    net.Conn
-	// srcTCP and dstTCP are set when both ends unwrap to TCP: splice.
+	// srcTCP is the socket under src when it is plain TCP (not TLS): it is
+	// read with raw non-blocking reads. dstTCP likewise for dst: when both
+	// are set, bulk transfers are spliced.
 	srcTCP, dstTCP *net.TCPConn
+	rc             syscall.RawConn
+	readFn         func(fd uintptr) bool // d.rawRead, bound once
+	buf            *[]byte               // held only while bytes are moving
+	rn             int
+	rerr           error
+	splicing       bool
 	// ppFirst: src is a go-proxyproto Conn that may hold buffered payload.
 	ppFirst bool
 	other   *direction
@@ -123,9 +118,15 @@ type direction struct {
 
 func newDirection(f *flow, toward string, src, dst net.Conn, count *atomic.Uint64) *direction {
 	d := &direction{f: f, toward: toward, src: src, dst: dst, count: count}
-	s, t := unwrapTCP(src), unwrapTCP(dst)
-	if s != nil && t != nil {
-		d.srcTCP, d.dstTCP = s, t
+	d.srcTCP, d.dstTCP = unwrapTCP(src), unwrapTCP(dst)
+	if d.srcTCP != nil {
+		rc, err := d.srcTCP.SyscallConn()
+		if err != nil {
+			d.srcTCP = nil
+			return d
+		}
+		d.rc = rc
+		d.readFn = d.rawRead
 		_, d.ppFirst = src.(*proxyproto.Conn)
 	}
 	return d
@@ -136,15 +137,129 @@ func (d *direction) poke() {
 	_ = d.src.SetReadDeadline(pastDeadline)
 }
 
-// copyOnce moves bytes until EOF (nil error) or an error, splicing when it can.
+// copyOnce moves bytes until EOF (nil error) or an error.
 func (d *direction) copyOnce() (int64, error) {
 	if d.srcTCP != nil {
-		if d.ppFirst {
-			d.ppFirst = false
-			return d.src.(*proxyproto.Conn).WriteTo(spliceWriter{d.dstTCP})
-		}
-		return d.dstTCP.ReadFrom(d.srcTCP)
+		return d.copyTCP()
 	}
+	return d.copyGeneric()
+}
+
+// rawRead is the RawConn read callback: one non-blocking read into a
+// buffer taken from the pool; on EAGAIN the buffer goes back before the
+// goroutine parks, so an idle flow holds no buffer.
+func (d *direction) rawRead(fd uintptr) bool {
+	if d.buf == nil {
+		d.buf = copyBufs.Get().(*[]byte)
+	}
+	for {
+		n, err := syscall.Read(int(fd), *d.buf)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err == syscall.EAGAIN {
+			d.releaseBuf()
+			return false
+		}
+		d.rn, d.rerr = max(n, 0), err
+		return true
+	}
+}
+
+func (d *direction) releaseBuf() {
+	if d.buf != nil {
+		copyBufs.Put(d.buf)
+		d.buf = nil
+	}
+}
+
+// copyTCP reads a plain TCP source without blocking on a buffer and writes
+// what it gets; when a read fills the whole buffer (a bulk transfer) and
+// the destination is TCP too, it switches to splice(2) until the flow next
+// goes quiet. Small messages cost one read and one write, like a plain
+// copy; bulk ones never enter user space.
+func (d *direction) copyTCP() (int64, error) {
+	var total int64
+	if d.ppFirst {
+		n, err := d.drainProxyBuffer()
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	for {
+		if d.splicing {
+			n, err := d.dstTCP.ReadFrom(d.srcTCP)
+			total += n
+			if n == 0 && isTimeout(err) {
+				// Quiet for a whole check interval: leave splice mode so
+				// that the flow does not hold a pipe while idle.
+				d.splicing = false
+			}
+			return total, err
+		}
+		if err := d.rc.Read(d.readFn); err != nil {
+			d.releaseBuf()
+			return total, err
+		}
+		if d.rerr != nil {
+			d.releaseBuf()
+			return total, os.NewSyscallError("read", d.rerr)
+		}
+		if d.rn == 0 {
+			d.releaseBuf()
+			return total, nil // EOF
+		}
+		b := (*d.buf)[:d.rn]
+		var nw int
+		var err error
+		if d.dstTCP != nil {
+			nw, err = d.dstTCP.Write(b)
+		} else {
+			nw, err = d.dst.Write(b)
+		}
+		total += int64(nw)
+		if err != nil {
+			d.releaseBuf()
+			return total, err
+		}
+		if len(b) == len(*d.buf) && d.dstTCP != nil {
+			d.releaseBuf()
+			d.splicing = true
+			spliceSwitches.Add(1)
+		}
+	}
+}
+
+// drainProxyBuffer forwards the payload go-proxyproto read past the header
+// into its own buffer: with the read deadline in the past, its Read returns
+// buffered bytes and then a timeout without touching the socket.
+func (d *direction) drainProxyBuffer() (int64, error) {
+	d.ppFirst = false
+	pc := d.src.(*proxyproto.Conn)
+	_ = pc.SetReadDeadline(pastDeadline)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	var total int64
+	for {
+		n, err := pc.Read(*bp)
+		if n > 0 {
+			w, werr := d.dst.Write((*bp)[:n])
+			total += int64(w)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err != nil {
+			// A timeout means drained: run sets the deadline again and
+			// counts the bytes as progress.
+			return total, err
+		}
+	}
+}
+
+// copyGeneric copies through a pooled buffer (TLS sources).
+func (d *direction) copyGeneric() (int64, error) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
@@ -198,7 +313,12 @@ func (d *direction) run(idle time.Duration) {
 		if err == nil {
 			d.closed = true
 			d.done.Store(true)
-			_ = closeWrite(d.dst)
+			if !d.other.done.Load() {
+				// Half-close: the other way goes on. When the other way has
+				// ended already, the flow closes both sockets next, which
+				// sends the FIN without a shutdown(2) of its own.
+				_ = closeWrite(d.dst)
+			}
 			d.f.finished(d)
 			return
 		}

@@ -184,6 +184,7 @@ func TestProxyTransfer1MiB(t *testing.T) {
 	})
 	env := startProxy(t, Config{ProxyProtocolV2: true, EndpointID: "vpce-0123"}, nil, be.addr)
 	payload := randomBytes(1 << 20)
+	switches := spliceSwitches.Load()
 	c := dial(t, env.addr)
 	errc := make(chan error, 1)
 	go func() {
@@ -204,6 +205,9 @@ func TestProxyTransfer1MiB(t *testing.T) {
 		t.Fatalf("client got %d bytes back, not the %d sent", len(back), len(payload))
 	}
 	r := env.record(t)
+	if spliceSwitches.Load() == switches {
+		t.Error("a 1 MiB transfer never switched to splice")
+	}
 	gotMu.Lock()
 	defer gotMu.Unlock()
 	if !bytes.Equal(got, payload) {
