@@ -140,7 +140,7 @@ const (
 
 // serveTCP answers flows carried by the TCP listener: each starts with a
 // PROXY v2 header (a LOCAL one from health checks); the backend greets with
-// its name and the client the header names, then echoes what it gets.
+// its name and the client the header names, echoes one line and closes.
 func (b *demoBackend) serveTCP(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
@@ -164,18 +164,12 @@ func (b *demoBackend) flow(c net.Conn) {
 		return // a health check
 	}
 	fmt.Fprintf(c, "%s: hello %s (from the PROXY v2 header; TCP peer %s)\n", b.name, h.SourceAddr, c.RemoteAddr())
-	for {
-		c.SetDeadline(time.Now().Add(demoTCPIdle))
-		line, err := r.ReadString('\n')
-		if line != "" {
-			fmt.Fprintf(c, "%s: echo %s", b.name, line)
-			if !strings.HasSuffix(line, "\n") {
-				io.WriteString(c, "\n")
-			}
-		}
-		if err != nil {
-			return
-		}
+	// Echo one line, then close: a one-shot exchange ends by itself under
+	// curl telnet:// or nc, whatever they do with stdin's end.
+	c.SetDeadline(time.Now().Add(demoTCPIdle))
+	line, _ := r.ReadString('\n')
+	if line != "" {
+		fmt.Fprintf(c, "%s: echo %s", b.name, strings.TrimSuffix(line, "\n")+"\n")
 	}
 }
 
@@ -234,7 +228,6 @@ target_groups:
 
 // printTry writes the curl lines to try against the running lab default.
 func printTry(w io.Writer, httpAddr, tcpAddr, adminAddr string) {
-	tcpHost, tcpPort, _ := net.SplitHostPort(tcpAddr)
 	fmt.Fprintf(w, `
 lb lab default is up: three demo backends behind http://%[1]s (round robin)
 and tcp://%[3]s (flow hash, PROXY v2 to the backends)
@@ -242,13 +235,13 @@ try:
   curl -s http://%[1]s/                      # a different backend each time
   curl -s http://%[1]s/ping                  # a fixed response from rule 10
   curl -s -H 'X-Forwarded-For: 203.0.113.7' http://%[1]s/   # XFF appended
-  printf 'hi\n' | nc -N %[4]s %[5]s        # TCP: the backend greets with your address
+  echo hi | curl -s telnet://%[3]s      # TCP: a backend greets with your address, echoes
   curl -s http://%[2]s/api/v1/target-groups  # target health
   curl -s http://%[2]s/metrics | grep ^lb_   # Prometheus metrics
   open http://%[2]s/                         # status page
   kill -HUP <pid> reloads, Ctrl-C drains and exits
 
-`, httpAddr, adminAddr, tcpAddr, tcpHost, tcpPort)
+`, httpAddr, adminAddr, tcpAddr)
 }
 
 // errAddrInUse reports whether err is a listen on a taken port.

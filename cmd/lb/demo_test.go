@@ -95,7 +95,7 @@ func TestLabDefaultRoundRobin(t *testing.T) {
 	// The TCP listener: flow hash to a backend, which learns the client
 	// from the PROXY v2 header and echoes.
 	stream := r.listener("stream")
-	if !strings.Contains(out, "nc -N 127.0.0.1 "+stream[strings.LastIndexByte(stream, ':')+1:]) {
+	if !strings.Contains(out, "echo hi | curl -s telnet://"+stream) {
 		t.Errorf("stdout lacks the TCP try line:\n%s", out)
 	}
 	conn, rd, greet := dialLine(t, stream, nil)
@@ -105,6 +105,9 @@ func TestLabDefaultRoundRobin(t *testing.T) {
 	io.WriteString(conn, "hi\n")
 	if line, _ := rd.ReadString('\n'); !strings.HasSuffix(line, ": echo hi\n") {
 		t.Errorf("TCP echo %q", line)
+	}
+	if rest, err := io.ReadAll(rd); err != nil || len(rest) != 0 {
+		t.Errorf("the demo flow did not end after one echo: %q %v", rest, err)
 	}
 	conn.Close() // an open flow would hold the drain below for shutdown_timeout
 	if code := r.stop(t); code != 0 {
