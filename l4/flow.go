@@ -282,10 +282,10 @@ func (f *flow) pipe(backend net.Conn) {
 	up.other, down.other = down, up
 	idle := f.cfg.IdleTimeout
 	fin := make(chan struct{})
-	go func() {
+	f.p.workers.run(func() {
 		down.run(idle)
 		close(fin)
-	}()
+	})
 	up.run(idle)
 	<-fin
 	f.rec.Received, f.rec.Sent = up.n, down.n
