@@ -123,6 +123,38 @@ type originSpec struct {
 	maxObj   int64
 	m        *Metrics
 	now      func() time.Time
+
+	// An answer too big to buffer is kept here for the viewer to stream,
+	// so that it costs one origin request, not two.
+	mu     sync.Mutex
+	stash  *fasthttp.Response
+	prefix []byte // body bytes already read from stash
+	taken  bool
+}
+
+// keep stashes an unbuffered answer for take; after take it is closed.
+func (s *originSpec) keep(resp *fasthttp.Response, prefix []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.taken {
+		return false
+	}
+	if s.stash != nil {
+		s.stash.CloseBodyStream() //nolint:errcheck // replaced by a later fetch
+		fasthttp.ReleaseResponse(s.stash)
+	}
+	s.stash, s.prefix = resp, prefix
+	return true
+}
+
+// take returns the stashed answer, if any; later stashes are refused.
+func (s *originSpec) take() (*fasthttp.Response, []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.taken = true
+	r, p := s.stash, s.prefix
+	s.stash, s.prefix = nil, nil
+	return r, p
 }
 
 // do sends the request to the target's members in order, failing over on
@@ -210,28 +242,38 @@ func (s *originSpec) fetch(ctx context.Context, v cache.Validators) (*cache.Orig
 	if err != nil {
 		return nil, err
 	}
-	defer fasthttp.ReleaseResponse(resp)
 	if cl := resp.Header.ContentLength(); cl > 0 && int64(cl) > s.maxObj {
-		resp.CloseBodyStream() //nolint:errcheck // streamed again by the caller
+		if !s.keep(resp, nil) {
+			resp.CloseBodyStream() //nolint:errcheck // nobody will read it
+			fasthttp.ReleaseResponse(resp)
+		}
 		return nil, cache.ErrNotBuffered
 	}
 	var body []byte
 	if st := resp.BodyStream(); st != nil && s.method != "HEAD" {
 		body, err = io.ReadAll(io.LimitReader(st, s.maxObj+1))
-		resp.CloseBodyStream() //nolint:errcheck // fully read or abandoned
 		if err != nil {
+			resp.CloseBodyStream() //nolint:errcheck // broken
+			fasthttp.ReleaseResponse(resp)
 			return nil, &l7.Error{Side: l7.SideUpstream, Status: 502, Reason: "OriginReadError", Err: err}
 		}
 		if int64(len(body)) > s.maxObj {
+			if !s.keep(resp, body) {
+				resp.CloseBodyStream() //nolint:errcheck // nobody will read it
+				fasthttp.ReleaseResponse(resp)
+			}
 			return nil, cache.ErrNotBuffered
 		}
+		resp.CloseBodyStream() //nolint:errcheck // fully read
 	} else if s.method != "HEAD" {
 		body = append([]byte(nil), resp.Body()...)
 	}
-	return &cache.OriginAnswer{
+	a := &cache.OriginAnswer{
 		Status: resp.StatusCode(), Header: responseFields(&resp.Header), Body: body,
 		RequestTime: reqTime, ResponseTime: s.now(),
-	}, nil
+	}
+	fasthttp.ReleaseResponse(resp)
+	return a, nil
 }
 
 // hopByHop are the RFC 9110 §7.6.1 connection-specific response fields

@@ -281,10 +281,15 @@ func (r *request) cachePhase() {
 	switch {
 	case errors.Is(err, cache.ErrNotBuffered):
 		r.passThrough(spec)
+		return
 	case err != nil:
 		r.originFailed(err)
 	default:
 		r.writeEntry(e, res)
+	}
+	if resp, _ := spec.take(); resp != nil {
+		resp.CloseBodyStream() //nolint:errcheck // not needed after all
+		fasthttp.ReleaseResponse(resp)
 	}
 }
 
@@ -331,10 +336,14 @@ func (r *request) originFailed(err error) {
 // passThrough streams an uncached answer: methods that are not cached,
 // and objects over max_object_size.
 func (r *request) passThrough(s *originSpec) {
-	resp, _, err := s.do(context.Background(), cache.Validators{})
-	if err != nil {
-		r.originFailed(err)
-		return
+	resp, prefix := s.take()
+	if resp == nil {
+		var err error
+		resp, _, err = s.do(context.Background(), cache.Validators{})
+		if err != nil {
+			r.originFailed(err)
+			return
+		}
 	}
 	rs := &r.ctx.Response
 	rs.SetStatusCode(resp.StatusCode())
@@ -352,7 +361,7 @@ func (r *request) passThrough(s *originSpec) {
 		r.result = "Error"
 	}
 	if st := resp.BodyStream(); st != nil && !r.ctx.IsHead() {
-		rs.SetBodyStream(&streamedBody{resp: resp}, resp.Header.ContentLength())
+		rs.SetBodyStream(&streamedBody{resp: resp, prefix: prefix}, resp.Header.ContentLength())
 		return
 	}
 	rs.SetBody(resp.Body())
@@ -361,9 +370,19 @@ func (r *request) passThrough(s *originSpec) {
 
 // streamedBody hands an origin body to the viewer and releases the origin
 // response when fasthttp closes it.
-type streamedBody struct{ resp *fasthttp.Response }
+type streamedBody struct {
+	resp   *fasthttp.Response
+	prefix []byte // bytes already read from the stream
+}
 
-func (s *streamedBody) Read(p []byte) (int, error) { return s.resp.BodyStream().Read(p) }
+func (s *streamedBody) Read(p []byte) (int, error) {
+	if len(s.prefix) > 0 {
+		n := copy(p, s.prefix)
+		s.prefix = s.prefix[n:]
+		return n, nil
+	}
+	return s.resp.BodyStream().Read(p)
+}
 
 func (s *streamedBody) Close() error {
 	err := s.resp.CloseBodyStream()
