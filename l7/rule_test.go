@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"net"
 	"net/http"
-	"strings"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
