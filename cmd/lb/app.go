@@ -110,6 +110,7 @@ type app struct {
 	adminSrv  *http.Server
 	adminLn   net.Listener
 	adminDone chan struct{}
+	adminCfg  string // the admin address asked for
 }
 
 func newApp(log *slog.Logger, stdout, stderr io.Writer, source string, load func() (*config.LB, error)) *app {
@@ -157,22 +158,47 @@ func (a *app) start(cfg *config.LB) error {
 	if err := a.applyLocked(cfg); err != nil {
 		return err
 	}
-	if addr := cfg.Admin.Address; addr != "" {
-		ln, err := net.Listen("tcp", addr)
+	if err := a.adminLocked(cfg.Admin.Address); err != nil {
+		a.stopLocked()
+		return err
+	}
+	a.health.SetReady(true)
+	return nil
+}
+
+// adminLocked makes the admin API listen on addr ("" = off), moving it
+// when a reload changed the address; the old one stops only once the new
+// one listens.
+func (a *app) adminLocked(addr string) error {
+	if addr == a.adminCfg && (a.adminSrv != nil || addr == "") {
+		return nil
+	}
+	var (
+		ln   net.Listener
+		srv  *http.Server
+		done chan struct{}
+	)
+	if addr != "" {
+		var err error
+		ln, err = net.Listen("tcp", addr)
 		if err != nil {
-			a.stopLocked()
 			return listenError("admin", a.adminHint, addr, err)
 		}
-		a.adminLn = ln
-		a.adminSrv = obs.NewAdminServer(a.adminHandler(), a.log)
-		a.adminDone = make(chan struct{})
+		srv = obs.NewAdminServer(a.adminHandler(), a.log)
+		done = make(chan struct{})
 		go func() {
-			defer close(a.adminDone)
-			a.adminSrv.Serve(ln)
+			defer close(done)
+			srv.Serve(ln)
 		}()
 		a.log.Info("admin listening", "address", ln.Addr().String())
 	}
-	a.health.SetReady(true)
+	if a.adminSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		a.adminSrv.Shutdown(ctx)
+		cancel()
+		<-a.adminDone
+	}
+	a.adminLn, a.adminSrv, a.adminDone, a.adminCfg = ln, srv, done, addr
 	return nil
 }
 
@@ -194,6 +220,13 @@ func (a *app) reload() error {
 			return errors.New("lb: reload: draining")
 		}
 		err = a.applyLocked(cfg)
+		if err == nil {
+			// The rest of the config is in; a taken admin port only keeps
+			// the admin API where it was.
+			if aerr := a.adminLocked(cfg.Admin.Address); aerr != nil {
+				a.log.Error("admin API kept on its old address", obs.KeyErr, aerr)
+			}
+		}
 		a.mu.Unlock()
 	}
 	if err != nil {
@@ -793,6 +826,8 @@ func (a *app) listenerAddrs() map[string]string {
 
 // adminAddr returns the admin API's bound address, "" when off.
 func (a *app) adminAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.adminLn == nil {
 		return ""
 	}
@@ -870,13 +905,7 @@ func (a *app) stopLocked() {
 	if al := a.accessLog.Swap(nil); al != nil {
 		al.Close()
 	}
-	if a.adminSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		a.adminSrv.Shutdown(ctx)
-		cancel()
-		<-a.adminDone
-		a.adminSrv = nil
-	}
+	a.adminLocked("")
 }
 
 // ObserveRequest is the l7.Observer: it counts the request on the

@@ -267,3 +267,32 @@ func TestReloadSignalAndBadFile(t *testing.T) {
 		t.Errorf("success counter %v, want 3", m[`lb_config_reloads_total{result="success"}`])
 	}
 }
+
+// TestReloadMovesAdmin: a reload that changes admin.address moves the
+// admin API (the old address stops answering); "" turns it off.
+func TestReloadMovesAdmin(t *testing.T) {
+	b := startBackend(t, "b1")
+	cfg := func(admin string) string {
+		return strings.Replace(reloadConfig("v1", false, b.addr), `admin: {address: "127.0.0.1:0"}`, `admin: {address: "`+admin+`"}`, 1)
+	}
+	path := writeFile(t, t.TempDir(), "lb.yaml", cfg("127.0.0.1:0"))
+	r := startInProcess(t, "-config", path)
+	first := r.app.adminAddr()
+	c := newClient()
+	if code, _, _ := get(t, c, "http://"+first+"/healthz"); code != 200 {
+		t.Fatalf("admin: %d", code)
+	}
+	replaceFile(t, path, cfg("127.0.0.2:0"))
+	r.sigs <- syscall.SIGHUP
+	eventually(t, 10*time.Second, "the admin API to move", func() bool { return strings.HasPrefix(r.app.adminAddr(), "127.0.0.2:") })
+	if code, _, _ := get(t, c, "http://"+r.app.adminAddr()+"/healthz"); code != 200 {
+		t.Errorf("moved admin: %d", code)
+	}
+	if conn, err := net.DialTimeout("tcp", first, time.Second); err == nil {
+		conn.Close()
+		t.Errorf("the old admin address %s still accepts", first)
+	}
+	replaceFile(t, path, cfg(""))
+	r.sigs <- syscall.SIGHUP
+	eventually(t, 10*time.Second, "the admin API to stop", func() bool { return r.app.adminAddr() == "" })
+}
