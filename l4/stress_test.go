@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
+	goruntime "runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/runtime"
 )
 
 // Many concurrent flows of random sizes arrive byte-exact, and each open
@@ -23,14 +25,14 @@ func TestProxyConcurrentFlows(t *testing.T) {
 	env := startProxy(t, Config{ProxyProtocolV2: true}, nil, targets...)
 	const flows = 64
 	conns := make([]io.ReadWriteCloser, flows)
-	base := runtime.NumGoroutine()
+	base := goruntime.NumGoroutine()
 	for i := range conns {
 		c := dial(t, env.addr)
 		roundTrip(t, c, "x") // the flow is established end to end
 		conns[i] = c
 	}
 	// Proxy: 2 per flow; each backend: 1 per connection.
-	if g := runtime.NumGoroutine() - base; g > 3*flows+8 {
+	if g := goruntime.NumGoroutine() - base; g > 3*flows+8 {
 		t.Errorf("%d goroutines for %d open flows", g, flows)
 	}
 	var wg sync.WaitGroup
@@ -143,5 +145,62 @@ func TestProxyIPv6(t *testing.T) {
 	}
 	if h.fam != 0x21 || h.src.String() != c.LocalAddr().String() || h.dst.String() != ln6.Addr().String() {
 		t.Errorf("header fam %#x %v -> %v, want IPv6 %v -> %v", h.fam, h.src, h.dst, c.LocalAddr(), ln6.Addr())
+	}
+}
+
+// source_ip sends every connection of a client address to one target;
+// flow_hash spreads them over the group.
+func TestProxySourceIPAlgorithm(t *testing.T) {
+	addrs := make([]string, 5)
+	for i := range addrs {
+		addrs[i] = startBackend(t, false, echo).addr
+	}
+	for _, alg := range []Algorithm{SourceIP, FlowHash} {
+		env := startProxy(t, Config{Algorithm: alg}, nil, addrs...)
+		seen := map[string]int{}
+		for range 20 {
+			c := dialFrom(t, "127.0.0.5", env.addr)
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			roundTrip(t, c, "s")
+			c.Close()
+			seen[env.record(t).Target]++
+		}
+		if alg == SourceIP && len(seen) != 1 {
+			t.Errorf("source_ip: one client reached %d targets: %v", len(seen), seen)
+		}
+		if alg == FlowHash && len(seen) < 3 {
+			t.Errorf("flow_hash: 20 connections reached only %d targets: %v", len(seen), seen)
+		}
+	}
+}
+
+// Update to another target group: new flows go to the new group, the open
+// flow stays on the old target.
+func TestProxyUpdateGroup(t *testing.T) {
+	a := startBackend(t, false, echo)
+	b := startBackend(t, false, echo)
+	env := startProxy(t, Config{}, nil, a.addr)
+	c := dial(t, env.addr)
+	roundTrip(t, c, "before")
+	reg := runtime.NewRegistry(nil)
+	g2 := reg.Group("other")
+	g2.SetChecksDisabled(true)
+	g2.Register([]runtime.TargetSpec{{Addr: b.addr}})
+	if err := env.p.Update(Config{Listener: "tcp-test", Group: g2, OnFlow: func(r *Record) { env.records <- *r }}); err != nil {
+		t.Fatal(err)
+	}
+	c2 := dial(t, env.addr)
+	roundTrip(t, c2, "after")
+	c2.Close()
+	if r := env.record(t); r.Target != b.addr || r.TargetGroup != "other" {
+		t.Errorf("new flow %+v", r)
+	}
+	roundTrip(t, c, "still")
+	c.Close()
+	if r := env.record(t); r.Target != a.addr || r.TargetGroup != "g" {
+		t.Errorf("old flow %+v", r)
+	}
+	if err := env.p.Update(Config{}); err == nil {
+		t.Error("Update without a group accepted")
 	}
 }
