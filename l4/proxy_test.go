@@ -295,7 +295,7 @@ func isReset(err error) bool {
 // A flow idle longer than the idle timeout is reset on both sides; flows
 // with traffic in either direction are not.
 func TestProxyIdleTimeout(t *testing.T) {
-	const idle = 400 * time.Millisecond
+	const idle = 800 * time.Millisecond
 	targetErr := make(chan error, 4)
 	be := startBackend(t, false, func(c net.Conn, br *bufio.Reader) {
 		cmd, err := br.ReadByte()
