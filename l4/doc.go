@@ -20,4 +20,14 @@
 // A PROXY-protocol listener in front of any server (HTTP too):
 //
 //	ln = l4.NewProxyProtocolListener(ln, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, 5*time.Second)
+//	c, _ := ln.Accept() // header already read: c.RemoteAddr() is the carried client
+//
+// One PROXY v2 header on a fresh target connection (HTTP target groups
+// too; such a connection then belongs to that client only):
+//
+//	hdr, err := l4.AppendHeaderV2(buf[:0], client, listenerAddr, &l4.HeaderOptions{Authority: sni})
+//	_, err = targetConn.Write(hdr)
+//
+// Health checks of a group with proxy_protocol_v2 dial with
+// l4.DialLocal(&net.Dialer{}), which sends a LOCAL header first.
 package l4
