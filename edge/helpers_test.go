@@ -50,7 +50,7 @@ type testOrigin struct {
 	ln      net.Listener
 }
 
-func newOrigin(t *testing.T, h fasthttp.RequestHandler) *testOrigin {
+func newOrigin(t testing.TB, h fasthttp.RequestHandler) *testOrigin {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -119,7 +119,7 @@ type edgeOpt struct {
 
 // startEdge compiles yaml (a whole edge config; "ORIGIN" and "BACKUP" are
 // replaced by the given origins' URLs) and serves it on 127.0.0.1:0.
-func startEdge(t *testing.T, yaml string, o edgeOpt) *testEdge {
+func startEdge(t testing.TB, yaml string, o edgeOpt) *testEdge {
 	t.Helper()
 	cfg, err := config.ParseEdge(t.TempDir()+"/edge.yaml", []byte(yaml))
 	if err != nil {
@@ -128,7 +128,7 @@ func startEdge(t *testing.T, yaml string, o edgeOpt) *testEdge {
 	return startEdgeConfig(t, cfg, o)
 }
 
-func startEdgeConfig(t *testing.T, cfg *config.Edge, o edgeOpt) *testEdge {
+func startEdgeConfig(t testing.TB, cfg *config.Edge, o edgeOpt) *testEdge {
 	t.Helper()
 	clk := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	so := cache.StoreOptions(o.maxSize, o.maxObject)

@@ -119,9 +119,9 @@ func TestSignedURLFailures(t *testing.T) {
 		"bad signature": {"/private/a.txt?Expires=" + q.Get("Expires") + "&Signature=%%%&Key-Pair-Id=" + testKeyID, "MalformedSignature"},
 		"tampered expiry": {"/private/a.txt?Expires=" + q.Get("Expires") + "9&Signature=" + q.Get("Signature") +
 			"&Key-Pair-Id=" + testKeyID, "AccessDenied"},
-		"expired":       {strings.TrimPrefix(expired, "http://"+te.addr), "AccessDenied"},
-		"other object":  {"/private/a.txt?" + ou.RawQuery, "AccessDenied"},
-		"bad policy":    {"/private/a.txt?Policy=e30_&Signature=" + q.Get("Signature") + "&Key-Pair-Id=" + testKeyID, "MalformedPolicy"},
+		"expired":      {strings.TrimPrefix(expired, "http://"+te.addr), "AccessDenied"},
+		"other object": {"/private/a.txt?" + ou.RawQuery, "AccessDenied"},
+		"bad policy":   {"/private/a.txt?Policy=e30_&Signature=" + q.Get("Signature") + "&Key-Pair-Id=" + testKeyID, "MalformedPolicy"},
 	}
 	for name, tc := range cases {
 		a := te.get(t, tc.path)

@@ -1,0 +1,67 @@
+package edge
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// hitCtx returns a handler and a request context for GET path on te's
+// edge, driven in memory (no socket), for allocation tests and benchmarks.
+func hitCtx(te *testEdge, path string) (fasthttp.RequestHandler, *fasthttp.RequestCtx) {
+	h := te.e.Handler(ListenerOptions{Name: "bench"})
+	var req fasthttp.Request
+	req.SetRequestURI("http://cdn.example.com" + path)
+	ctx := &fasthttp.RequestCtx{}
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555}, nil)
+	return h, ctx
+}
+
+const benchCfg = "      cache_key: {query_strings: none, headers: none, cookies: none}\n"
+
+// TestHitAllocations guards the hit path: serving a cached object
+// allocates nothing in the edge (fasthttp's own buffers are reused).
+func TestHitAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race (sync.Pool drops items)")
+	}
+	o := newOrigin(t, reply(200, strings.Repeat("x", 1024), "Cache-Control", "max-age=600", "Content-Type", "text/plain"))
+	te := startEdge(t, siteYAML(o.URL, benchCfg), edgeOpt{})
+	te.get(t, "/hit")
+	te.wait()
+	h, ctx := hitCtx(te, "/hit")
+	h(ctx)
+	if got := string(ctx.Response.Header.Peek("X-Cache")); got != "Hit from edge" || len(ctx.Response.Body()) != 1024 {
+		t.Fatalf("warm-up answer: %q, %d bytes", got, len(ctx.Response.Body()))
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		ctx.Response.Reset()
+		h(ctx)
+	})
+	if allocs > 0 {
+		t.Fatalf("a cache hit allocates %.1f times, want 0", allocs)
+	}
+}
+
+func benchmarkHit(b *testing.B, size int) {
+	o := newOrigin(b, reply(200, strings.Repeat("x", size), "Cache-Control", "max-age=600", "Content-Type", "text/plain"))
+	te := startEdge(b, siteYAML(o.URL, benchCfg), edgeOpt{})
+	h, ctx := hitCtx(te, "/hit")
+	h(ctx) // miss
+	te.wait()
+	b.ReportAllocs()
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	for b.Loop() {
+		ctx.Response.Reset()
+		h(ctx)
+	}
+	if string(ctx.Response.Header.Peek("X-Cache")) != "Hit from edge" {
+		b.Fatalf("not a hit: %q", ctx.Response.Header.Peek("X-Cache"))
+	}
+}
+
+func BenchmarkHit1KiB(b *testing.B)   { benchmarkHit(b, 1<<10) }
+func BenchmarkHit256KiB(b *testing.B) { benchmarkHit(b, 256<<10) }

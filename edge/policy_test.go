@@ -1,0 +1,117 @@
+package edge
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestViewerProtocolPolicy(t *testing.T) {
+	o := newOrigin(t, reply(200, "ok"))
+	yaml := `
+listeners: [{address: "127.0.0.1:0"}]
+distributions:
+  - name: site
+    origins: [{id: app, url: "` + o.URL + `"}]
+    default_cache_behavior: {target_origin: app, viewer_protocol_policy: redirect-to-https,
+      allowed_methods: [GET, HEAD, OPTIONS, PUT, PATCH, POST, DELETE]}
+    cache_behaviors:
+      - {path_pattern: /secure/*, target_origin: app, viewer_protocol_policy: https-only}
+`
+	te := startEdge(t, yaml, edgeOpt{})
+	a := te.get(t, "/page?x=1", "Host", "cdn.example.com")
+	if a.Status != 301 || a.Header.Get("Location") != "https://cdn.example.com/page?x=1" ||
+		len(a.Body) != 167 || a.Header.Get("X-Cache") != "Redirect from edge" {
+		t.Fatalf("redirect: %d %q %d bytes %q", a.Status, a.Header.Get("Location"), len(a.Body), a.Header.Get("X-Cache"))
+	}
+	if a, _ = te.try("POST", "/page", "x"); a.Status != 307 {
+		t.Fatalf("POST redirect: %d", a.Status)
+	}
+	if a = te.get(t, "/secure/x"); a.Status != 403 {
+		t.Fatalf("https-only over HTTP: %d", a.Status)
+	}
+	if o.Hits() != 0 {
+		t.Fatalf("origin hits %d", o.Hits())
+	}
+}
+
+func TestAllowedMethods(t *testing.T) {
+	o := newOrigin(t, reply(200, "ok"))
+	te := startEdge(t, siteYAML(o.URL, ""), edgeOpt{})
+	a, err := te.try("POST", "/m", "data")
+	if err != nil || a.Status != 403 || !strings.Contains(a.Body, "not configured to allow the HTTP request method") {
+		t.Fatalf("POST: %d %v %q", a.Status, err, a.Body)
+	}
+	a, err = te.try("GET", "/m", "a body")
+	if err != nil || a.Status != 403 {
+		t.Fatalf("GET with a body: %d %v", a.Status, err)
+	}
+	if o.Hits() != 0 {
+		t.Fatalf("origin hits %d", o.Hits())
+	}
+	wantStatus(t, te.get(t, "/m"), 200, "")
+}
+
+// TestDistributionByHost: aliases case-insensitive, port and trailing dot
+// ignored; anything else goes to the default distribution.
+func TestDistributionByHost(t *testing.T) {
+	a := newOrigin(t, reply(200, "A"))
+	b := newOrigin(t, reply(200, "B"))
+	yaml := `
+listeners: [{address: "127.0.0.1:0"}]
+distributions:
+  - name: a
+    aliases: [cdn.example.com, img.example.com]
+    origins: [{id: o, url: "` + a.URL + `"}]
+    default_cache_behavior: {target_origin: o}
+  - name: b
+    origins: [{id: o, url: "` + b.URL + `"}]
+    default_cache_behavior: {target_origin: o}
+`
+	te := startEdge(t, yaml, edgeOpt{})
+	for host, want := range map[string]string{"cdn.example.com": "A", "CDN.Example.COM:8080": "A", "img.example.com.": "A",
+		"other.example.com": "B", "127.0.0.1": "B"} {
+		if got := te.get(t, "/", "Host", host).Body; got != want {
+			t.Errorf("Host %s → %s, want %s", host, got, want)
+		}
+	}
+}
+
+func TestOriginCustomHeadersAndPrefix(t *testing.T) {
+	o := newOrigin(t, reply(200, "ok", "Cache-Control", "no-store"))
+	yaml := `
+listeners: [{address: "127.0.0.1:0"}]
+distributions:
+  - name: site
+    origins: [{id: app, url: "` + o.URL + `/base/", custom_headers: {X-Origin-Verify: s3cr3t}}]
+    default_cache_behavior: {target_origin: app, cache_key: {query_strings: [a]}, origin_request: {query_strings: [b]}}
+`
+	te := startEdge(t, yaml, edgeOpt{})
+	te.get(t, "/x/../p%20q?c=3&b=2&a=1", "X-Origin-Verify", "forged")
+	l := o.last()
+	if l.URI != "/base/p%20q?b=2&a=1" || l.Header.Get("X-Origin-Verify") != "s3cr3t" || len(l.Header.Values("X-Origin-Verify")) != 1 {
+		t.Fatalf("origin saw %q %v", l.URI, l.Header)
+	}
+}
+
+func TestAccessLogCloudFrontFormat(t *testing.T) {
+	o := newOrigin(t, reply(200, "logged", "Cache-Control", "max-age=60", "Content-Type", "text/plain"))
+	te := startEdge(t, siteYAML(o.URL, ""), edgeOpt{logFormat: "cloudfront"})
+	te.get(t, "/l?q=1", "User-Agent", "test agent")
+	lines := strings.Split(strings.TrimSpace(te.logs.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("log lines: %q", lines)
+	}
+	f := strings.Split(lines[0], "\t")
+	if len(f) != len(CloudFrontFields) {
+		t.Fatalf("%d fields, want %d: %q", len(f), len(CloudFrontFields), lines[0])
+	}
+	got := map[string]string{}
+	for i, n := range CloudFrontFields {
+		got[n] = f[i]
+	}
+	if got["cs-method"] != "GET" || got["cs-uri-stem"] != "/l" || got["cs-uri-query"] != "q=1" || got["sc-status"] != "200" ||
+		got["x-edge-result-type"] != "Miss" || got["c-ip"] != "127.0.0.1" || got["cs(User-Agent)"] != "test%20agent" ||
+		len(got["x-edge-request-id"]) != 56 || got["cs(Host)"] != "site" {
+		t.Fatalf("fields: %v", got)
+	}
+}
