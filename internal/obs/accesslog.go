@@ -250,7 +250,31 @@ func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, '-')
 	}
-	return t.UTC().AppendFormat(b, timeLayout)
+	return appendStamp(b, t)
+}
+
+// appendStamp writes t as 2006-01-02T15:04:05.000000Z (UTC, µs) by hand:
+// time.AppendFormat parses its layout on every call, and the access log
+// writes two stamps per request.
+func appendStamp(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	b = append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), '.')
+	us := t.Nanosecond() / 1000
+	for d := 100000; d > 0; d /= 10 {
+		b = append(b, byte('0'+us/d%10))
+	}
+	return append(b, 'Z')
 }
 
 // appendSeconds writes d in seconds with millisecond precision, or -1.
@@ -356,6 +380,19 @@ func escapeQuoted(b []byte, s string) []byte { return escapeALB(b, s, false) }
 func escapeBare(b []byte, s string) []byte { return escapeALB(b, s, true) }
 
 func escapeALB(b []byte, s string, space bool) []byte {
+	// Fast path: most fields need no escape and are copied at once.
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			if c != ' ' || space {
+				clean = false
+				break
+			}
+		}
+	}
+	if clean {
+		return append(b, s...)
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {

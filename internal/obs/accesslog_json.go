@@ -93,7 +93,7 @@ func jsonTime(b []byte, t time.Time) []byte {
 		return append(b, "null"...)
 	}
 	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, timeLayout)
+	b = appendStamp(b, t)
 	return append(b, '"')
 }
 

@@ -205,3 +205,18 @@ func TestHasPort(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendStampMatchesFormat(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2018, 7, 2, 22, 23, 0, 186641000, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 11, 26, 9, 5, 7, 0, time.FixedZone("x", 5*3600+1800)),
+		time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Unix(1700000000, 123456789),
+	} {
+		if got, want := string(appendStamp(nil, tm)), tm.UTC().Format(timeLayout); got != want {
+			t.Errorf("appendStamp(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}

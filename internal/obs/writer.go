@@ -68,11 +68,17 @@ func (a *AsyncWriter) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
+	wasEmpty := len(a.buf) == 0
 	a.buf = append(a.buf, p...)
 	a.mu.Unlock()
-	select {
-	case a.kick <- struct{}{}:
-	default:
+	// Wake the writer only when the buffer turns non-empty: it drains
+	// until empty before it sleeps again, so under load lines batch up
+	// without a channel operation each.
+	if wasEmpty {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
 	}
 	return len(p), nil
 }
@@ -132,22 +138,26 @@ func (a *AsyncWriter) loop() {
 }
 
 // writeOut swaps the buffers under the lock and writes outside it, so
-// writers only ever wait for a memcpy.
+// writers only ever wait for a memcpy; it loops until the buffer is empty.
 func (a *AsyncWriter) writeOut() {
-	a.mu.Lock()
-	out := a.buf
-	a.buf = a.spare[:0]
-	a.spare = nil
-	a.mu.Unlock()
-	if len(out) > 0 {
+	for {
+		a.mu.Lock()
+		out := a.buf
+		if len(out) == 0 {
+			a.mu.Unlock()
+			return
+		}
+		a.buf = a.spare[:0]
+		a.spare = nil
+		a.mu.Unlock()
 		if _, err := a.w.Write(out); err != nil {
 			a.errs.Add(1)
 		}
+		if cap(out) > 4*DefaultBufferSize {
+			out = make([]byte, 0, 64<<10) // give back a buffer grown by a burst
+		}
+		a.mu.Lock()
+		a.spare = out[:0]
+		a.mu.Unlock()
 	}
-	if cap(out) > 4*DefaultBufferSize {
-		out = make([]byte, 0, 64<<10) // give back a buffer grown by a burst
-	}
-	a.mu.Lock()
-	a.spare = out[:0]
-	a.mu.Unlock()
 }
