@@ -19,12 +19,9 @@ import (
 	"github.com/switchyard/switchyard/l7"
 )
 
-// TestObserveRequestAllocs: counting a request and writing its access-log
-// line costs no allocation.
-func TestObserveRequestAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts are not meaningful under -race")
-	}
+// observerFixture is an app with one listener's routes and an ALB access
+// log to a discarding writer, and a typical forwarded request's record.
+func observerFixture() (*app, *l7.Record, func()) {
 	a := newApp(slog.New(slog.DiscardHandler), io.Discard, io.Discard, "test", nil)
 	s := &snapshot{cfg: &config.LB{}, routes: map[string]*listenerRoutes{
 		"web": {elb: "app/lb/web", none: a.metrics.Route("web", ""), byGroup: map[string]*groupRoute{
@@ -32,8 +29,7 @@ func TestObserveRequestAllocs(t *testing.T) {
 		}},
 	}}
 	a.cur.Store(s)
-	al := obs.NewAccessLog(io.Discard, obs.FormatALB, 8<<20, nil)
-	defer al.Close()
+	al := obs.NewAccessLog(io.Discard, obs.FormatALB, obs.DefaultBufferSize, nil)
 	a.accessLog.Store(al)
 	rec := &l7.Record{
 		Listener: "web", Type: "http", Received: time.Now(), Done: time.Now(),
@@ -44,9 +40,34 @@ func TestObserveRequestAllocs(t *testing.T) {
 		Proto: []byte("HTTP/1.1"), Scheme: "http", UserAgent: []byte("curl/8"),
 		TraceID: []byte("Root=1-00000000-000000000000000000000000"), RulePriority: 10, Actions: l7.ActionForward,
 	}
+	return a, rec, func() { al.Close() }
+}
+
+// TestObserveRequestAllocs: counting a request and writing its access-log
+// line costs no allocation.
+func TestObserveRequestAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	a, rec, done := observerFixture()
+	defer done()
 	if n := testing.AllocsPerRun(500, func() { a.ObserveRequest(rec) }); n != 0 {
 		t.Errorf("ObserveRequest allocates %v times per request", n)
 	}
+}
+
+// BenchmarkObserveRequest is the per-request cost of metrics plus the
+// access-log line.
+//
+//	GOMAXPROCS=1 go test -run '^$' -bench ObserveRequest -benchtime 200000x ./cmd/lb
+func BenchmarkObserveRequest(b *testing.B) {
+	a, rec, done := observerFixture()
+	defer done()
+	b.ReportAllocs()
+	for range b.N {
+		a.ObserveRequest(rec)
+	}
+	b.ReportMetric(float64(a.accessLog.Load().Drops())/float64(b.N), "drops/op")
 }
 
 func accessLogConfig(path, format, backend string) string {

@@ -2,6 +2,7 @@ package obs
 
 import (
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -70,6 +71,7 @@ func (a *AsyncWriter) Write(p []byte) (int, error) {
 	}
 	wasEmpty := len(a.buf) == 0
 	a.buf = append(a.buf, p...)
+	pressed := len(a.buf) > a.max/2
 	a.mu.Unlock()
 	// Wake the writer only when the buffer turns non-empty: it drains
 	// until empty before it sleeps again, so under load lines batch up
@@ -79,6 +81,12 @@ func (a *AsyncWriter) Write(p []byte) (int, error) {
 		case a.kick <- struct{}{}:
 		default:
 		}
+	}
+	if pressed {
+		// Half full: let the writer run before we fill the rest. With
+		// GOMAXPROCS=1 a busy request path could otherwise starve it into
+		// dropping lines it had time to write.
+		runtime.Gosched()
 	}
 	return len(p), nil
 }
