@@ -92,3 +92,37 @@ func BenchmarkCompile1000Rules(b *testing.B) {
 		}
 	}
 }
+
+// TestProxiedRequestAllocatesNothing: a keep-alive GET through the whole
+// proxy — client, lb and an in-process target together — allocates
+// nothing per request.
+func TestProxiedRequestAllocatesNothing(t *testing.T) {
+	if raceOn {
+		t.Skip("allocation counts of sync.Pool paths are random under -race; run without -race")
+	}
+	body := bytes.Repeat([]byte("x"), 1024)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) }}
+	go target.Serve(ln)
+	defer target.Shutdown()
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", ln.Addr().String())}, server: ServerOptions{Observer: nopObserver{}}})
+	c := &fasthttp.HostClient{Addr: h.addr, MaxConns: 1, ReadTimeout: 5 * time.Second}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	req.SetRequestURI("http://" + h.addr + "/x")
+	run := func() {
+		if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 || len(resp.Body()) != 1024 {
+			t.Fatalf("%v %d %d", err, resp.StatusCode(), len(resp.Body()))
+		}
+	}
+	for range 50 {
+		run()
+	}
+	if allocs := testing.AllocsPerRun(500, run); allocs != 0 {
+		t.Fatalf("a proxied request allocates %.1f times", allocs)
+	}
+}

@@ -132,16 +132,26 @@ func TestALBErrorStatuses(t *testing.T) {
 			}
 		})
 	}
-	t.Run("truncated body aborts the client connection", func(t *testing.T) {
-		h2 := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("c")},
-			groups: []config.TargetGroup{group("c", closedMid)}})
-		resp, err := h2.hc.Get(h2.url("/"))
+	t.Run("truncated body", func(t *testing.T) {
+		// A small body is read whole before answering: the client gets 502.
+		// A large one streams: the client connection is aborted mid-body.
+		bigTrunc := rawTarget(t, func(c net.Conn) {
+			readRequestHead(c)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n"+strings.Repeat("x", 100<<10))
+		})
+		h2 := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("c"), Rules: []config.Rule{
+			{Priority: 1, Conditions: config.Conditions{Path: []string{"/big"}}, Action: fwd("big")}}},
+			groups: []config.TargetGroup{group("c", closedMid), group("big", bigTrunc)}})
+		if st, _, _ := h2.get("/small"); st != 502 {
+			t.Fatalf("small truncated body: status %d, want 502", st)
+		}
+		resp, err := h2.hc.Get(h2.url("/big"))
 		if err == nil {
 			_, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
 		}
 		if err == nil {
-			t.Fatal("client read a truncated body without error")
+			t.Fatal("client read a truncated streamed body without error")
 		}
 	})
 	t.Run("463 for more than 30 X-Forwarded-For addresses", func(t *testing.T) {

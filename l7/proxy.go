@@ -42,6 +42,10 @@ type exchange struct {
 
 	reqBody  bodyReader
 	respBody bodyStream
+	// up holds the target connection while a large response streams.
+	up upstream
+	// head is true for HEAD requests (the response has no body).
+	head bool
 }
 
 var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
@@ -58,7 +62,11 @@ func releaseExchange(x *exchange) {
 	x.s, x.r, x.ctx, x.tg, x.b = nil, nil, nil, nil, nil
 	x.view = RequestView{}
 	x.verdict = verdict{}
-	x.acquired, x.streaming, x.upgrade, x.closeTgt = false, false, false, false
+	x.acquired, x.streaming, x.upgrade, x.closeTgt, x.head = false, false, false, false, false
+	if x.up != nil {
+		x.up.done(false)
+		x.up = nil
+	}
 	x.reqBody = bodyReader{}
 	x.respBody = bodyStream{}
 	exchangePool.Put(x)
@@ -232,11 +240,12 @@ func (x *exchange) forward(f *forwardAction, now time.Time) {
 		return
 	}
 	idempotent := isIdempotent(x.view.Method)
+	x.head = ctx.IsHead()
 	for attempt := 0; ; attempt++ {
 		b.t.Acquire()
 		x.rec.Target = b.t.Addr
 		x.tSent = time.Now()
-		err := b.hc.Do(&x.req, &x.resp)
+		err := x.roundTrip(b.hc)
 		if err == nil {
 			x.b, x.acquired = b, true
 			break
@@ -461,10 +470,13 @@ func (x *exchange) respond() {
 	x.rec.SentBytes = int64(headerSize(&out.Header))
 	body := x.resp.BodyStream()
 	if body == nil {
-		return
-	}
-	if ctx.IsHead() || status == 204 || status == 304 || status < 200 {
-		_ = x.resp.CloseBodyStream()
+		if b := x.resp.Body(); len(b) > 0 {
+			out.SetBody(b) // copied: x.resp is reused once the handler returns
+			x.rec.SentBytes += int64(len(b))
+		} else if x.head {
+			// Keep the target's Content-Length on a HEAD answer.
+			out.Header.SetContentLength(in.ContentLength())
+		}
 		return
 	}
 	cl := in.ContentLength()
@@ -567,8 +579,10 @@ type bodyStream struct {
 	n    int64
 	done bool
 	dl   time.Time
-	// readErr is the target-side error that cut the body, if any.
+	// readErr is the target-side error that cut the body, if any; eof is
+	// set once the body was read to its end.
 	readErr error
+	eof     bool
 }
 
 // errTargetDrained ends a response body still streaming when its target's
@@ -591,7 +605,9 @@ func (b *bodyStream) Read(p []byte) (int, error) {
 	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)
-	if err != nil && err != io.EOF {
+	if err == io.EOF {
+		b.eof = true
+	} else if err != nil {
 		b.readErr = err
 	}
 	return n, err
@@ -605,10 +621,11 @@ func (b *bodyStream) CloseWithError(err error) error {
 	}
 	b.done = true
 	x := b.x
-	if rc, ok := b.r.(fasthttp.ReadCloserWithError); ok {
-		_ = rc.CloseWithError(err)
-	} else {
-		_ = x.resp.CloseBodyStream()
+	_ = x.resp.CloseBodyStream()
+	if x.up != nil {
+		// Reuse the connection only when the body was read to its end.
+		x.up.done(b.eof && b.readErr == nil && !x.resp.ConnectionClose() && !x.closeTgt)
+		x.up = nil
 	}
 	x.rec.SentBytes += b.n
 	if b.readErr != nil {

@@ -122,9 +122,9 @@ func (t *Transport) client(addr string, isTLS bool) *fasthttp.HostClient {
 		// a 1 GiB body is not cut by a whole-response deadline.
 		ReadTimeout:  0,
 		WriteTimeout: 0,
-		// We retry ourselves, on another target, and only when it is safe.
+		// The exchange itself is roundTrip's (no Do: no fasthttp retries,
+		// no response wrapping); these only keep Do safe if ever used.
 		MaxIdemponentCallAttempts:     1,
-		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 		StreamResponseBody:            true,
 		DisableHeaderNamesNormalizing: false,
 		DisablePathNormalizing:        true,
