@@ -312,6 +312,9 @@ func (d *direction) run(idle time.Duration) {
 		}
 		if err == nil {
 			d.closed = true
+			// Record who finished first before the FIN goes out: the peer
+			// may answer it with its own before this goroutine runs again.
+			d.f.finished(d)
 			d.done.Store(true)
 			if !d.other.done.Load() {
 				// Half-close: the other way goes on. When the other way has
@@ -319,7 +322,6 @@ func (d *direction) run(idle time.Duration) {
 				// sends the FIN without a shutdown(2) of its own.
 				_ = closeWrite(d.dst)
 			}
-			d.f.finished(d)
 			return
 		}
 		if !isTimeout(err) {
