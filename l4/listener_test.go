@@ -189,7 +189,7 @@ func TestProxyListenerSilentPeers(t *testing.T) {
 	defer ln.Close()
 	acc := acceptAll(ln)
 	var silent []net.Conn
-	for range 100 {
+	for range 500 { // hardening.md §4.6: 500 silent connections
 		silent = append(silent, dialFrom(t, "127.0.0.1", ln.Addr().String()))
 	}
 	// A peer that sent one byte of its header and stopped does not stall others either.
