@@ -37,6 +37,8 @@ const (
 	// ReasonDeregistered: the target's deregistration delay ended with
 	// connection_termination on.
 	ReasonDeregistered = "target_deregistered"
+	// ReasonUnhealthy: the target turned unhealthy (Config.TerminateUnhealthy).
+	ReasonUnhealthy = "target_unhealthy"
 )
 
 // Record describes one flow, for the access log (NLB-style fields). The

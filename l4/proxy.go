@@ -60,6 +60,11 @@ type Config struct {
 	TLS *tls.Config
 	// HandshakeTimeout bounds the TLS handshake (0: 10 s).
 	HandshakeTimeout time.Duration
+	// TerminateUnhealthy resets a target's flows when it turns unhealthy,
+	// unless the group fails open: NLB's
+	// target_health_state.unhealthy.connection_termination, which is on
+	// by default there. Off unless set.
+	TerminateUnhealthy bool
 	// OnFlow, when set, is called once per flow after it ends, on the
 	// flow's goroutine: the access log. It must not block for long.
 	OnFlow func(*Record)
@@ -71,6 +76,7 @@ type snapshot struct {
 	groupName string
 	balancer  *Balancer
 	dialer    *net.Dialer
+	unwatch   func() // stops the TerminateUnhealthy watch; nil when off
 }
 
 // Counters are a Proxy's running totals, for the caller's metrics. All
@@ -157,7 +163,40 @@ func (p *Proxy) compile(cfg Config, old *snapshot) (*snapshot, error) {
 	} else {
 		s.balancer = NewBalancer(cfg.Group)
 	}
+	if cfg.TerminateUnhealthy {
+		s.unwatch = cfg.Group.Watch(func(v *runtime.View) {
+			if v.FailOpen {
+				return
+			}
+			for _, t := range v.Registered {
+				if t.State() == runtime.StateUnhealthy {
+					// Watchers must not block: scan the flows elsewhere.
+					go p.resetUnhealthy()
+					return
+				}
+			}
+		})
+	}
 	return s, nil
+}
+
+// resetUnhealthy resets the flows of targets that are unhealthy now, for
+// listeners with TerminateUnhealthy, unless their group fails open.
+func (p *Proxy) resetUnhealthy() {
+	p.mu.Lock()
+	var victims []*flow
+	for f := range p.flows {
+		f.mu.Lock()
+		t := f.target
+		f.mu.Unlock()
+		if t != nil && f.cfg.TerminateUnhealthy && t.State() == runtime.StateUnhealthy && !f.cfg.Group.View().FailOpen {
+			victims = append(victims, f)
+		}
+	}
+	p.mu.Unlock()
+	for _, f := range victims {
+		f.kill(ReasonUnhealthy, nil)
+	}
 }
 
 // Update swaps in a new config atomically. Flows already open keep the
@@ -174,6 +213,9 @@ func (p *Proxy) Update(cfg Config) error {
 	p.cfg.Store(s)
 	if s.balancer != old.balancer {
 		old.balancer.Close()
+	}
+	if old.unwatch != nil {
+		old.unwatch()
 	}
 	return nil
 }
@@ -333,7 +375,11 @@ func (p *Proxy) Close() error {
 
 func (p *Proxy) finish() {
 	p.cancel()
-	p.cfg.Load().balancer.Close()
+	s := p.cfg.Load()
+	s.balancer.Close()
+	if s.unwatch != nil {
+		s.unwatch()
+	}
 }
 
 // Addr returns the address of one listener Serve runs on, or nil.

@@ -204,3 +204,46 @@ func TestProxyUpdateGroup(t *testing.T) {
 		t.Error("Update without a group accepted")
 	}
 }
+
+// With TerminateUnhealthy, a target turning unhealthy resets its flows;
+// other targets' flows and a failing-open group's flows keep running.
+func TestProxyTerminateUnhealthy(t *testing.T) {
+	a := startBackend(t, false, echo)
+	b := startBackend(t, false, echo)
+	reg := runtime.NewRegistry(nil)
+	g := reg.Group("nlb")
+	g.Register([]runtime.TargetSpec{{Addr: a.addr}, {Addr: b.addr}})
+	for _, tg := range g.Targets() {
+		tg.SetHealth(true, "")
+	}
+	env := startProxy(t, Config{Group: g, TerminateUnhealthy: true}, nil)
+	// Open flows until both targets carry one (bounded).
+	ta := g.Lookup(a.addr)
+	var onA, onB []net.Conn
+	for i := 0; i < 64 && (len(onA) == 0 || len(onB) == 0); i++ {
+		before := ta.InFlight()
+		c := dial(t, env.addr)
+		roundTrip(t, c, "x") // connected: the target's in-flight count is up
+		if ta.InFlight() > before {
+			onA = append(onA, c)
+		} else {
+			onB = append(onB, c)
+		}
+	}
+	if len(onA) == 0 || len(onB) == 0 {
+		t.Fatalf("flows on a: %d, on b: %d", len(onA), len(onB))
+	}
+	g.Lookup(a.addr).SetHealth(false, runtime.ReasonFailedHealthChecks)
+	_ = onA[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := onA[0].Read(make([]byte, 1)); !isReset(err) {
+		t.Errorf("flow on the unhealthy target: %v, want a reset", err)
+	}
+	if r := env.record(t); r.CloseReason != ReasonUnhealthy || r.Target != a.addr {
+		t.Errorf("record %+v", r)
+	}
+	roundTrip(t, onB[0], "still")
+
+	// Both unhealthy: the group fails open and flows on b stay.
+	g.Lookup(b.addr).SetHealth(false, runtime.ReasonFailedHealthChecks)
+	roundTrip(t, onB[0], "open")
+}
