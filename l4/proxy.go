@@ -392,12 +392,12 @@ func (p *Proxy) Addr() net.Addr {
 	return nil
 }
 
-// ListenAndServe is a standalone TCP proxy for benchmarks and trials: it
+// NewStandalone starts a standalone TCP proxy for benchmarks and trials: it
 // listens on addr and forwards by flow hash to targets, which are always
 // routable (no health checks), with PROXY v2 when proxyV2 is set. It
 // returns the proxy and the bound address once listening; the proxy serves
 // until Shutdown or Close.
-func ListenAndServe(addr string, targets []string, proxyV2 bool) (*Proxy, net.Addr, error) {
+func NewStandalone(addr string, targets []string, proxyV2 bool) (*Proxy, net.Addr, error) {
 	g := runtime.NewRegistry(nil).Group("standalone")
 	g.SetChecksDisabled(true)
 	specs := make([]runtime.TargetSpec, len(targets))

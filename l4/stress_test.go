@@ -247,3 +247,20 @@ func TestProxyTerminateUnhealthy(t *testing.T) {
 	g.Lookup(b.addr).SetHealth(false, runtime.ReasonFailedHealthChecks)
 	roundTrip(t, onB[0], "open")
 }
+
+func TestNewStandalone(t *testing.T) {
+	be := startBackend(t, true, echo)
+	p, addr, err := NewStandalone("127.0.0.1:0", []string{be.addr}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c := dial(t, addr.String())
+	roundTrip(t, c, "standalone")
+	if h, err := parseV2(be.header(0)); err != nil || h.src.String() != c.LocalAddr().String() {
+		t.Errorf("header %+v, %v", h, err)
+	}
+	if _, _, err := NewStandalone("127.0.0.1:notaport", []string{be.addr}, false); err == nil {
+		t.Error("bad listen address accepted")
+	}
+}
