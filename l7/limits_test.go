@@ -3,6 +3,7 @@ package l7
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -90,5 +91,22 @@ func TestHTTP10WithoutHostGetsListenerHost(t *testing.T) {
 	}
 	if got := be.received()[0].Host; got != h.addr {
 		t.Fatalf("backend Host %q, want the listener address %q", got, h.addr)
+	}
+}
+
+func TestResponseBodyUntilClose(t *testing.T) {
+	for _, head := range []string{"HTTP/1.0 200 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"} {
+		addr := rawTarget(t, func(c net.Conn) {
+			readRequestHead(c)
+			io.WriteString(c, head+strings.Repeat("z", 200<<10))
+		})
+		h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+			groups: []config.TargetGroup{group("web", addr)}})
+		for i := 0; i < 2; i++ {
+			st, _, body := h.get("/")
+			if st != 200 || len(body) != 200<<10 {
+				t.Fatalf("%q: request %d: %d, %d bytes", head, i, st, len(body))
+			}
+		}
 	}
 }

@@ -460,7 +460,19 @@ func (x *exchange) respond() {
 		s.counters.Target2xx.Add(1)
 	}
 	out := &ctx.Response
-	in.CopyTo(&out.Header)
+	if in.IsHTTP11() {
+		in.CopyTo(&out.Header)
+	} else {
+		// CopyTo would carry the target's HTTP/1.0 into the answer to an
+		// HTTP/1.1 client (no chunked framing): copy the fields instead.
+		out.Header.SetStatusCode(status)
+		for k, v := range in.All() {
+			if equalFold(k, "Content-Length") || equalFold(k, "Transfer-Encoding") || equalFold(k, "Connection") {
+				continue
+			}
+			out.Header.AddBytesKV(k, v)
+		}
+	}
 	stripResponseHopByHop(&out.Header, in.Peek("Connection"))
 	out.Header.ResetConnectionClose()
 	if ctx.Request.Header.ConnectionClose() || x.closeTgt {
