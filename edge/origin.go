@@ -326,7 +326,7 @@ func responseFields(h *fasthttp.ResponseHeader) []cache.Field {
 	for k, v := range h.All() {
 		switch {
 		case isHopByHop(k, conn), strings.EqualFold(string(k), "Date"), strings.EqualFold(string(k), "Content-Type"),
-			strings.EqualFold(string(k), "Content-Length"), strings.EqualFold(string(k), "Server"):
+			strings.EqualFold(string(k), "Content-Length"):
 			continue
 		}
 		out = append(out, cache.Field{Name: string(k), Value: string(v)})

@@ -312,6 +312,11 @@ func (r *request) spec(enc cache.Encoding, cacheable bool) *originSpec {
 	case "GET", "HEAD", "OPTIONS":
 		s.failover = true
 	}
+	if cacheable && s.method == "HEAD" {
+		// A HEAD miss fetches the object (as Varnish does), so the answer
+		// can be stored and serve the GETs that share its key.
+		s.method = "GET"
+	}
 	if b.fwd.host {
 		s.host = string(r.ctx.Host())
 	}
@@ -360,7 +365,16 @@ func (r *request) passThrough(s *originSpec) {
 	if r.status >= 400 {
 		r.result = "Error"
 	}
-	if st := resp.BodyStream(); st != nil && !r.ctx.IsHead() {
+	if r.ctx.IsHead() {
+		cl := resp.Header.ContentLength()
+		resp.CloseBodyStream() //nolint:errcheck // a HEAD answer has no body
+		fasthttp.ReleaseResponse(resp)
+		if cl >= 0 {
+			rs.Header.SetContentLength(cl)
+		}
+		return
+	}
+	if st := resp.BodyStream(); st != nil {
 		rs.SetBodyStream(&streamedBody{resp: resp, prefix: prefix}, resp.Header.ContentLength())
 		return
 	}

@@ -115,3 +115,38 @@ func TestAccessLogCloudFrontFormat(t *testing.T) {
 		t.Fatalf("fields: %v", got)
 	}
 }
+
+// TestHead: a HEAD miss fetches and stores the object; HEAD and GET share it.
+func TestHead(t *testing.T) {
+	o := newOrigin(t, reply(200, strings.Repeat("h", 5000), "Cache-Control", "max-age=60", "Content-Type", "text/plain"))
+	te := startEdge(t, siteYAML(o.URL, ""), edgeOpt{})
+	a := te.do(t, "HEAD", "/h")
+	if a.Status != 200 || a.Body != "" || a.Header.Get("Content-Length") != "5000" || o.last().Method != "GET" {
+		t.Fatalf("HEAD miss: %d %q CL %q, origin method %s", a.Status, a.Body, a.Header.Get("Content-Length"), o.last().Method)
+	}
+	te.wait()
+	a = te.get(t, "/h")
+	wantStatus(t, a, 200, "Hit from edge")
+	if len(a.Body) != 5000 {
+		t.Fatalf("GET after HEAD: %d bytes", len(a.Body))
+	}
+	a = te.do(t, "HEAD", "/h")
+	wantStatus(t, a, 200, "Hit from edge")
+	if a.Header.Get("Content-Length") != "5000" || o.Hits() != 1 {
+		t.Fatalf("HEAD hit: CL %q, origin hits %d", a.Header.Get("Content-Length"), o.Hits())
+	}
+}
+
+// TestCustomErrorOnGeoBlock: a geo refusal passes through custom error
+// responses like an origin error.
+func TestCustomErrorOnGeoBlock(t *testing.T) {
+	o := newOrigin(t, reply(200, "<p>not in your country</p>", "Cache-Control", "max-age=60", "Content-Type", "text/html"))
+	te := startEdge(t, siteYAML(o.URL, "")+`    geo_restriction: {type: blacklist, locations: [US]}
+    custom_error_responses:
+      - {error_code: 403, response_code: 404, response_page_path: /blocked.html}
+`, edgeOpt{})
+	a := te.get(t, "/anything")
+	if a.Status != 404 || a.Body != "<p>not in your country</p>" || o.last().URI != "/blocked.html" {
+		t.Fatalf("geo block page: %d %q, origin saw %q", a.Status, a.Body, o.last().URI)
+	}
+}

@@ -194,10 +194,10 @@ func (a *app) reload() {
 		var snap *edge.Snapshot
 		snap, err = a.e.Compile(cfg)
 		if err == nil {
-			if cfg.Geo.Database != a.geoPath {
-				if gerr := a.db.Reload(cfg.Geo.Database); gerr != nil {
-					err = fmt.Errorf("edge: geo.database: %w", gerr)
-				}
+			// The database is re-read on every reload, so an updated file
+			// at the same path takes effect too.
+			if gerr := a.db.Reload(cfg.Geo.Database); gerr != nil {
+				err = fmt.Errorf("edge: geo.database: %w", gerr)
 			}
 			if err == nil {
 				a.reloadTLS(cfg)
