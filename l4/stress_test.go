@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	goruntime "runtime"
 	"sync"
 	"testing"
@@ -262,5 +263,34 @@ func TestNewStandalone(t *testing.T) {
 	}
 	if _, _, err := NewStandalone("127.0.0.1:notaport", []string{be.addr}, false); err == nil {
 		t.Error("bad listen address accepted")
+	}
+}
+
+// Payload that arrives in the same segment as the PROXY header (buffered by
+// go-proxyproto) reaches the target intact and before later bytes.
+func TestProxyPayloadWithHeader(t *testing.T) {
+	be := startBackend(t, true, echo)
+	wrap := func(ln net.Listener) net.Listener {
+		return NewProxyProtocolListener(ln, lo("127.0.0.0/8"), time.Second)
+	}
+	env := startProxy(t, Config{ProxyProtocolV2: true}, wrap, be.addr)
+	hdr, _ := AppendHeaderV2(nil, netip.MustParseAddrPort("127.3.3.3:3333"), netip.MustParseAddrPort("127.0.0.1:1"), nil)
+	first := randomBytes(200) // fits go-proxyproto's 256-byte buffer with the header
+	rest := randomBytes(100 << 10)
+	c := dial(t, env.addr)
+	if _, err := c.Write(append(hdr, first...)); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, _ = c.Write(rest)
+		_ = c.CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	want := append(append([]byte(nil), first...), rest...)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("echo: %d bytes (want %d), %v", len(got), len(want), err)
+	}
+	if r := env.record(t); r.Received != int64(len(want)) || r.Client.String() != "127.3.3.3:3333" {
+		t.Errorf("record %+v", r)
 	}
 }
