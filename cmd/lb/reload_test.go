@@ -296,3 +296,59 @@ func TestReloadMovesAdmin(t *testing.T) {
 	r.sigs <- syscall.SIGHUP
 	eventually(t, 10*time.Second, "the admin API to stop", func() bool { return r.app.adminAddr() == "" })
 }
+
+// TestReloadReplacesServer: a reload that changes a listener's server
+// settings (idle_timeout) starts a new server on the same socket; the old
+// one finishes the request it was serving and new connections go to the
+// new one. No connection is refused meanwhile.
+func TestReloadReplacesServer(t *testing.T) {
+	b := startBackend(t, "slow")
+	b.delay.Store(int64(time.Second))
+	base := reloadConfig("v1", false, b.addr)
+	path := writeFile(t, t.TempDir(), "lb.yaml", base)
+	r := startInProcess(t, "-config", path)
+	addr := r.listener("web")
+	r.app.mu.Lock()
+	var oldSrv any
+	for _, ll := range r.app.live {
+		oldSrv = ll.srv
+	}
+	r.app.mu.Unlock()
+
+	res := sendSlow(t, addr)
+	select {
+	case <-b.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow request never reached the backend")
+	}
+	replaceFile(t, path, strings.Replace(base, `address: "127.0.0.1:0"
+    rules:`, `address: "127.0.0.1:0"
+    idle_timeout: 30s
+    rules:`, 1))
+	r.sigs <- syscall.SIGHUP
+	eventually(t, 10*time.Second, "the reload", func() bool { return r.app.applied.Load() == 2 })
+	r.app.mu.Lock()
+	var newSrv any
+	for _, ll := range r.app.live {
+		newSrv = ll.srv
+	}
+	r.app.mu.Unlock()
+	if newSrv == oldSrv {
+		t.Fatal("the server was not replaced")
+	}
+	if got := r.listener("web"); got != addr {
+		t.Errorf("listener moved from %s to %s", addr, got)
+	}
+	c := newClient()
+	if code, body, _ := get(t, c, "http://"+addr+"/version"); code != 200 || body != "v1" {
+		t.Errorf("new connection after the replacement: %d %q", code, body)
+	}
+	select {
+	case res := <-res:
+		if res.err != nil || res.status != 200 {
+			t.Errorf("the request on the old server: %d %v", res.status, res.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request on the old server never completed")
+	}
+}
