@@ -110,3 +110,26 @@ func TestResponseBodyUntilClose(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTP10ClientGetsUnchunkedBody(t *testing.T) {
+	be := newBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < 50; i++ { // chunked, 200 KiB
+			w.Write([]byte(strings.Repeat("q", 4<<10)))
+			w.(http.Flusher).Flush()
+		}
+	})
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", be.addr())}})
+	out := h.raw("GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+	head, body, ok := strings.Cut(out, "\r\n\r\n")
+	if !ok || !strings.HasPrefix(head, "HTTP/1.") || strings.Contains(strings.ToLower(head), "transfer-encoding") {
+		t.Fatalf("head %q", head)
+	}
+	if body != strings.Repeat("q", 200<<10) {
+		t.Fatalf("body of %d bytes, want 200 KiB of q", len(body))
+	}
+	rec := waitRecord(t, h.obs, func(r Record) bool { return r.Status == 200 })
+	if rec.SentBytes < 200<<10 {
+		t.Fatalf("sent bytes %d", rec.SentBytes)
+	}
+}

@@ -30,6 +30,7 @@ type exchange struct {
 
 	host, xff, trace, loc, port, lhost []byte
 	body                               []byte // a small request body, read whole
+	hdr                                []byte // a response head written by hand
 
 	tg        *TargetGroup
 	b         *backend
@@ -494,11 +495,59 @@ func (x *exchange) respond() {
 	cl := in.ContentLength()
 	if cl < 0 {
 		cl = -1
+		if !ctx.Request.Header.IsHTTP11() {
+			// HTTP/1.0 cannot read chunked: the body goes raw, delimited
+			// by closing the connection.
+			x.streamUntilClose(body)
+			return
+		}
 	}
 	x.streaming = true
 	x.respBody = bodyStream{x: x, r: body, conn: ctx.Conn(), idle: s.idle}
 	out.SetBodyStream(&x.respBody, cl)
 }
+
+// streamUntilClose answers an HTTP/1.0 client with a body of unknown
+// length: the header, then the body bytes as they come, then close.
+func (x *exchange) streamUntilClose(body io.Reader) {
+	ctx, s := x.ctx, x.s
+	out := &ctx.Response.Header
+	out.SetConnectionClose()
+	out.Del("Transfer-Encoding")
+	out.SetContentLength(-2) // identity: no Content-Length, no chunking
+	x.hdr = append(x.hdr[:0], out.Header()...)
+	x.streaming = true
+	x.respBody = bodyStream{x: x, r: body, idle: s.idle}
+	s.hwg.Add(1)
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		defer s.hwg.Done()
+		s.hmu.Lock()
+		s.hijacked[c] = struct{}{}
+		s.hmu.Unlock()
+		defer func() {
+			s.hmu.Lock()
+			delete(s.hijacked, c)
+			s.hmu.Unlock()
+		}()
+		b := &x.respBody
+		b.conn = c
+		var err error
+		_ = c.SetWriteDeadline(time.Now().Add(b.idle))
+		if _, err = c.Write(x.hdr); err == nil {
+			_, err = io.Copy(writerOnly{c}, b)
+		}
+		_ = c.Close()
+		if b.readErr != nil {
+			err = nil // the target's fault, recorded by the stream
+		}
+		_ = b.CloseWithError(err)
+	})
+}
+
+// writerOnly hides ReadFrom so io.Copy goes through bodyStream.Read (and
+// its deadlines) rather than around it.
+type writerOnly struct{ io.Writer }
 
 func headerSize(h *fasthttp.ResponseHeader) int {
 	n := 17 // status line
