@@ -5,6 +5,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,23 @@ type AccessLog struct {
 	w    io.Writer
 	json bool
 	bufs sync.Pool
+	day  atomic.Pointer[logStamp] // the date and time strings of the current second
+}
+
+type logStamp struct {
+	sec        int64
+	date, time []byte
+}
+
+// stamp returns the date and time fields for now, formatted once a second.
+func (a *AccessLog) stamp(now time.Time) *logStamp {
+	sec := now.Unix()
+	if st := a.day.Load(); st != nil && st.sec == sec {
+		return st
+	}
+	st := &logStamp{sec: sec, date: now.AppendFormat(nil, "2006-01-02"), time: now.AppendFormat(nil, "15:04:05")}
+	a.day.Store(st)
+	return st
 }
 
 // NewAccessLog returns an access log in format "cloudfront" or "json".
@@ -59,19 +77,19 @@ func (a *AccessLog) log(r *request) {
 	ctx := r.ctx
 	h := &ctx.Request.Header
 	now := time.Now().UTC()
-	vals := [33][]byte{}
-	var tmp [33][24]byte
-	vals[0] = now.AppendFormat(tmp[0][:0], "2006-01-02")
-	vals[1] = now.AppendFormat(tmp[1][:0], "15:04:05")
+	var vals [33][]byte
+	var tmp [8][48]byte
+	st := a.stamp(now)
+	vals[0], vals[1] = st.date, st.time
 	vals[2] = []byte(r.l.name)
-	vals[3] = strconv.AppendInt(tmp[3][:0], int64(len(ctx.Response.Body())+ctx.Response.Header.Len()*24), 10)
-	vals[4] = r.viewer.AppendTo(tmp[4][:0])
+	vals[3] = strconv.AppendInt(tmp[0][:0], int64(len(ctx.Response.Body())+ctx.Response.Header.Len()*24), 10)
+	vals[4] = r.viewer.AppendTo(tmp[1][:0])
 	vals[5] = ctx.Method()
 	if r.dist != nil {
 		vals[6] = []byte(r.dist.Name)
 	}
 	vals[7], vals[11] = splitRequestURI(h.RequestURI())
-	vals[8] = strconv.AppendInt(tmp[8][:0], int64(r.status), 10)
+	vals[8] = strconv.AppendInt(tmp[2][:0], int64(r.status), 10)
 	vals[9] = h.Referer()
 	vals[10] = h.UserAgent()
 	vals[12] = r.cookie
@@ -83,9 +101,9 @@ func (a *AccessLog) log(r *request) {
 	} else {
 		vals[16] = []byte("http")
 	}
-	vals[17] = strconv.AppendInt(tmp[17][:0], int64(len(h.RawHeaders())+len(ctx.Request.Body())), 10)
+	vals[17] = strconv.AppendInt(tmp[3][:0], int64(len(h.RawHeaders())+len(ctx.Request.Body())), 10)
 	took := time.Since(r.start).Seconds()
-	vals[18] = strconv.AppendFloat(tmp[18][:0], took, 'f', 3, 64)
+	vals[18] = strconv.AppendFloat(tmp[4][:0], took, 'f', 3, 64)
 	vals[19] = h.Peek("X-Forwarded-For")
 	if r.l.tls && r.l.tlsFacts != nil {
 		v, c, _ := r.l.tlsFacts(ctx.Conn())
@@ -93,7 +111,7 @@ func (a *AccessLog) log(r *request) {
 	}
 	vals[22] = []byte(r.result)
 	vals[23] = h.Protocol()
-	vals[26] = strconv.AppendUint(tmp[26][:0], uint64(r.peer.Port()), 10)
+	vals[26] = strconv.AppendUint(tmp[5][:0], uint64(r.peer.Port()), 10)
 	vals[27] = vals[18]
 	if r.detail != "" {
 		vals[28] = []byte(r.detail)
@@ -101,7 +119,7 @@ func (a *AccessLog) log(r *request) {
 		vals[28] = []byte(r.result)
 	}
 	vals[29] = ctx.Response.Header.ContentType()
-	vals[30] = strconv.AppendInt(tmp[30][:0], int64(len(ctx.Response.Body())), 10)
+	vals[30] = strconv.AppendInt(tmp[6][:0], int64(len(ctx.Response.Body())), 10)
 	if a.json {
 		b = append(b, '{')
 		for i, v := range vals {

@@ -128,3 +128,44 @@ func TestProxyV2CarriesViewer(t *testing.T) {
 		t.Fatalf("origin saw %v", h)
 	}
 }
+
+// TestLBChainCarriesViewer: a viewer on 127.0.0.2 ("KP") connects to an
+// lb TCP listener (l4, PROXY v2 to its targets) in front of the edge; the
+// edge trusts the lb's PROXY header and refuses the viewer, while a
+// viewer on 127.0.0.1 ("US") passes.
+func TestLBChainCarriesViewer(t *testing.T) {
+	o := newOrigin(t, reply(200, "ok", "Cache-Control", "no-store"))
+	te := startEdge(t, geoYAML(o.URL, "{type: blacklist, locations: [KP]}"), edgeOpt{
+		geoNets: map[string]string{"127.0.0.1/32": "US", "127.0.0.2/32": "KP"},
+		listener: func(ln net.Listener) net.Listener {
+			return l4.NewProxyProtocolListener(ln, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, time.Second)
+		}})
+	lb, lbAddr, err := l4.NewStandalone("127.0.0.1:0", []string{te.addr}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lb.Close() })
+	get := func(src string) int {
+		t.Helper()
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+			DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}).DialContext}}
+		resp, err := c.Get("http://" + lbAddr.String() + "/chain")
+		if err != nil {
+			t.Fatalf("via lb from %s: %v", src, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("127.0.0.2"); code != 403 {
+		t.Fatalf("KP viewer through lb: %d, want 403", code)
+	}
+	if o.Hits() != 0 {
+		t.Fatal("refused viewer reached the origin")
+	}
+	if code := get("127.0.0.1"); code != 200 {
+		t.Fatalf("US viewer through lb: %d, want 200", code)
+	}
+	if h := o.last().Header; h.Get("CloudFront-Viewer-Country") != "US" || !strings.HasPrefix(h.Get("CloudFront-Viewer-Address"), "127.0.0.1:") {
+		t.Fatalf("origin saw %v", h)
+	}
+}
