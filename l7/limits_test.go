@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/switchyard/switchyard/config"
@@ -131,5 +132,30 @@ func TestHTTP10ClientGetsUnchunkedBody(t *testing.T) {
 	rec := waitRecord(t, h.obs, func(r Record) bool { return r.Status == 200 })
 	if rec.SentBytes < 200<<10 {
 		t.Fatalf("sent bytes %d", rec.SentBytes)
+	}
+}
+
+func TestHTTPSTargetKeepAlive(t *testing.T) {
+	var conns atomic.Int32
+	secure := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "s")
+	}))
+	secure.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	secure.StartTLS()
+	t.Cleanup(secure.Close)
+	g := group("secure", secure.Listener.Addr().String())
+	g.Protocol = "HTTPS"
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("secure")}, groups: []config.TargetGroup{g}})
+	for i := 0; i < 20; i++ {
+		if st, _, body := h.get("/"); st != 200 || body != "s" {
+			t.Fatalf("request %d: %d %q", i, st, body)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d TLS connections for 20 sequential requests, want 1 reused", n)
 	}
 }

@@ -112,7 +112,7 @@ func (t *Transport) client(addr string, isTLS bool) *fasthttp.HostClient {
 		Addr:                addr,
 		IsTLS:               isTLS,
 		TLSConfig:           t.opts.TLSConfig,
-		Dial:                t.dial,
+		Dial:                dialFor(t, isTLS),
 		MaxConns:            t.opts.MaxConnsPerTarget,
 		MaxConnWaitTimeout:  t.opts.MaxConnWaitTimeout,
 		MaxIdleConnDuration: t.opts.MaxIdleConnDuration,
