@@ -25,6 +25,7 @@ const (
 	SideInternal
 )
 
+// String names the side as logs show it.
 func (s Side) String() string {
 	switch s {
 	case SideDownstream:
@@ -49,6 +50,7 @@ type Error struct {
 	Err       error
 }
 
+// Error renders "l7: <side> <status> <reason>: <cause>".
 func (e *Error) Error() string {
 	s := "l7: " + e.Side.String() + " " + strconv.Itoa(e.Status) + " " + e.Reason
 	if e.Err != nil {
@@ -57,6 +59,7 @@ func (e *Error) Error() string {
 	return s
 }
 
+// Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
 // ErrNoHealthyTarget is returned by TargetGroup.Pick when the group has no

@@ -277,7 +277,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		if p := recover(); p != nil {
 			s.counters.Panics.Add(1)
 			s.log.Error("l7: handler panic", "listener", s.name, "client_ip", x.view.Client.Addr().String(),
-				"err", fmt.Sprint(p), "stack", string(debug.Stack()))
+				"err", fmt.Sprintf("%v\n%s", p, debug.Stack()))
 			x.abandonUpstream()
 			writeErrorResponse(&ctx.Response, 500)
 			ctx.SetConnectionClose()
