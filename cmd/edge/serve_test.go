@@ -85,7 +85,8 @@ func (r *running) stop(t *testing.T) int {
 	return -1
 }
 
-var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true}}
+var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 func fetch(t *testing.T, method, url, body string, hdr ...string) (int, http.Header, string) {
 	t.Helper()
