@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -270,3 +271,23 @@ func wantStatus(t *testing.T, a answer, status int, xcache string) {
 
 // wait lets ristretto apply earlier Sets.
 func (te *testEdge) wait() { te.e.store.Wait() }
+
+// rawStatus sends a raw HTTP/1.1 request and returns the status code.
+func rawStatus(t *testing.T, addr, req string) int {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

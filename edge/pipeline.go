@@ -199,6 +199,12 @@ func (r *request) signaturePhase() bool {
 		return true
 	}
 	rawPath, rawQuery := splitRequestURI(h.RequestURI())
+	if disguised(rawPath) {
+		// The resource is checked against the path the request is routed,
+		// keyed and forwarded by, so that "/public/..%2fprivate/x" cannot
+		// borrow a "/public/*" signature (hardening.md §4.4, §4.5).
+		rawPath = appendQuotedPath(r.scratch[:0], r.ctx.Path())
+	}
 	scheme := "http"
 	if r.l.tls {
 		scheme = "https"
@@ -227,6 +233,33 @@ func (r *request) signaturePhase() bool {
 		r.cookie = append(r.cookieBuf[:0], signing.StripCookies(b2s(r.cookie))...)
 	}
 	return true
+}
+
+// disguised reports whether a raw path may normalise to another path:
+// dot segments, repeated or encoded slashes, encoded dots, backslashes.
+func disguised(p []byte) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			return true
+		case '%':
+			if i+2 < len(p) {
+				switch string(p[i+1 : i+3]) {
+				case "2f", "2F", "2e", "2E", "5c", "5C", "25":
+					return true
+				}
+			}
+		case '/':
+			if i+1 < len(p) && p[i+1] == '/' {
+				return true
+			}
+			if rest := p[i+1:]; len(rest) > 0 && rest[0] == '.' &&
+				(len(rest) == 1 || rest[1] == '/' || (rest[1] == '.' && (len(rest) == 2 || rest[2] == '/'))) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // splitRequestURI splits a raw request-target into path and query,

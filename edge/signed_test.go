@@ -137,3 +137,37 @@ func TestSignedURLFailures(t *testing.T) {
 	}
 	wantStatus(t, te.get(t, strings.TrimPrefix(good, "http://"+te.addr)), 200, "Miss from edge")
 }
+
+// TestSignedWildcardCannotEscape: a "/public/*" signature does not open
+// "/public/..%2fprivate/x", which the edge routes to /private/x.
+func TestSignedWildcardCannotEscape(t *testing.T) {
+	o := newOrigin(t, reply(200, "secret", "Cache-Control", "no-store"))
+	pub, _ := filepath.Abs("testdata/rsa_pub.pem")
+	te := startEdge(t, `
+listeners: [{address: "127.0.0.1:0"}]
+key_groups: [{name: main, keys: [{id: `+testKeyID+`, public_key: "`+pub+`"}]}]
+distributions:
+  - name: site
+    origins: [{id: app, url: "`+o.URL+`"}]
+    default_cache_behavior: {target_origin: app, trusted_key_groups: [main]}
+`, edgeOpt{})
+	us := awssign.NewURLSigner(testKeyID, testRSAKey(t))
+	signed, err := us.SignWithPolicy("http://"+te.addr+"/public/a", awssign.NewCannedPolicy("http://"+te.addr+"/public/*", time.Now().Add(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(signed)
+	if a := te.get(t, "/public/a?"+u.RawQuery); a.Status != 200 {
+		t.Fatalf("plain path: %d %q", a.Status, a.Body)
+	}
+	for _, p := range []string{"/public/..%2fprivate/x", "/public/%2e%2e/private/x", "/public//../private/x"} {
+		req := "GET " + p + "?" + u.RawQuery + " HTTP/1.1\r\nHost: " + te.addr + "\r\nConnection: close\r\n\r\n"
+		status := rawStatus(t, te.addr, req)
+		if status != 403 {
+			t.Fatalf("%s: %d, want 403", p, status)
+		}
+	}
+	if o.Hits() != 1 {
+		t.Fatalf("origin hits %d, want 1", o.Hits())
+	}
+}
