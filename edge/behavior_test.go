@@ -227,12 +227,14 @@ func TestCacheKeyIsolation(t *testing.T) {
 			ctx.Request.Header.Peek("Accept-Language"))
 	})
 	te := startEdge(t, siteYAML(o.URL, "      cache_key: {headers: [Accept-Language]}\n"), edgeOpt{})
-	a := te.get(t, "/k", "X-Forwarded-Host", "evil.example", "X-Poison", "1", "Accept-Language", "en")
+	a := te.get(t, "/k", "X-Forwarded-Host", "evil.example", "X-Poison", "1", "Accept-Language", "en",
+		"Authorization", "Bearer viewer", "X-HTTP-Method-Override", "DELETE", "X-Original-URL", "/admin")
 	want := "host=" + o.Addr + " xfh= lang=en"
 	if a.Body != want {
 		t.Fatalf("origin answer %q, want %q", a.Body, want)
 	}
-	if l := o.last(); l.Header.Get("X-Forwarded-Host") != "" || l.Header.Get("X-Poison") != "" {
+	if l := o.last(); l.Header.Get("X-Forwarded-Host") != "" || l.Header.Get("X-Poison") != "" || l.Header.Get("Authorization") != "" ||
+		l.Header.Get("X-HTTP-Method-Override") != "" || l.Header.Get("X-Original-URL") != "" || l.Method != "GET" {
 		t.Fatalf("unkeyed headers reached the origin: %v", l.Header)
 	}
 	te.wait()

@@ -222,3 +222,40 @@ func TestCollapsing(t *testing.T) {
 		release = make(chan struct{})
 	}
 }
+
+// TestStaleWhileRevalidate: inside the window an expired object is served
+// at once (Hit) while one background request refreshes it.
+func TestStaleWhileRevalidate(t *testing.T) {
+	n := 0
+	var mu sync.Mutex
+	o := newOrigin(t, func(ctx *fasthttp.RequestCtx) {
+		mu.Lock()
+		n++
+		v := n
+		mu.Unlock()
+		ctx.Response.Header.Set("Cache-Control", "max-age=10, stale-while-revalidate=60")
+		fmt.Fprintf(ctx, "v%d", v)
+	})
+	te := startEdge(t, siteYAML(o.URL, ""), edgeOpt{})
+	te.get(t, "/swr")
+	te.wait()
+	te.clk.Advance(20 * time.Second)
+	a := te.get(t, "/swr")
+	wantStatus(t, a, 200, "Hit from edge")
+	if a.Body != "v1" {
+		t.Fatalf("stale answer %q, want v1", a.Body)
+	}
+	for deadline := time.Now().Add(5 * time.Second); o.Hits() < 2 && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		te.wait()
+		if a = te.get(t, "/swr"); a.Body == "v2" {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if a.Body != "v2" || a.Header.Get("X-Cache") != "Hit from edge" || o.Hits() != 2 {
+		t.Fatalf("after background refresh: %q %q, origin hits %d", a.Body, a.Header.Get("X-Cache"), o.Hits())
+	}
+}
