@@ -200,6 +200,7 @@ func (a *app) reload() {
 				err = fmt.Errorf("edge: geo.database: %w", gerr)
 			}
 			if err == nil {
+				a.warnRestart(a.cfg.Load(), cfg)
 				a.reloadTLS(cfg)
 				a.e.Swap(snap)
 				a.cfg.Store(cfg)
@@ -213,6 +214,26 @@ func (a *app) reload() {
 	a.metrics.Reloaded(false, time.Now())
 	for _, line := range splitLines(err.Error()) {
 		a.log.Error("reload rejected; keeping the running config", "err", line)
+	}
+}
+
+// warnRestart logs the settings a reload cannot apply to running sockets
+// and the store; they take effect at the next start.
+func (a *app) warnRestart(old, cfg *config.Edge) {
+	same := len(old.Listeners) == len(cfg.Listeners)
+	for i := 0; same && i < len(cfg.Listeners); i++ {
+		o, n := old.Listeners[i], cfg.Listeners[i]
+		same = o.Address == n.Address && o.Protocol == n.Protocol && config.Hash(o.ProxyProtocol) == config.Hash(n.ProxyProtocol) &&
+			config.Hash(o.TrustedProxies) == config.Hash(n.TrustedProxies) && o.IdleTimeout == n.IdleTimeout
+	}
+	if !same {
+		a.log.Warn("reload: listener changes need a restart; the running listeners are kept")
+	}
+	if old.Cache != cfg.Cache {
+		a.log.Warn("reload: cache size changes need a restart; the running store is kept")
+	}
+	if old.Admin.Address != cfg.Admin.Address {
+		a.log.Warn("reload: admin.address changes need a restart")
 	}
 }
 
