@@ -230,8 +230,8 @@ func TestRelativePathsResolved(t *testing.T) {
 	if got, want := e.KeyGroups[0].Keys[0].PublicKey, abs("testdata/spec/keys/public.pem"); got != want {
 		t.Errorf("public_key = %q, want %q", got, want)
 	}
-	if got, want := e.Distributions[0].CacheBehaviors[0].FunctionAssociations[0].Function, abs("testdata/spec/hooks/rewrite.js"); got != want {
-		t.Errorf("function = %q, want %q", got, want)
+	if got, want := e.Geo.Database, ""; got != want {
+		t.Errorf("geo.database = %q, want the embedded default %q", got, want)
 	}
 	// The same file named another way loads to the same config and hash.
 	wd, err := os.Getwd()

@@ -499,6 +499,9 @@ func (d *decoder) associations(p string, b *CacheBehavior) {
 				d.errf(ap+".include_body", "only for Lambda@Edge request events")
 			}
 			d.readable(ap+".function", a.Function)
+			// Refused rather than ignored: a user who wrote a hook expects it
+			// to run, and silently serving without it could expose content.
+			d.errf(ap, "edge hooks (CloudFront Functions, Lambda@Edge) are not in this build of edge; remove the association")
 		}
 	}
 	check("function_associations", b.FunctionAssociations, []string{"viewer-request", "viewer-response"})
