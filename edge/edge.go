@@ -52,6 +52,7 @@ type Edge struct {
 	log       *slog.Logger
 	alog      *AccessLog
 	via       string
+	viaB      []byte
 	draining  atomic.Bool
 	reqs      sync.Pool
 	now       func() time.Time
@@ -77,6 +78,7 @@ func New(o Options) (*Edge, error) {
 	}
 	e := &Edge{store: o.Store, coalescer: &cache.Coalescer{}, pools: newPools(), geo: o.Geo, m: o.Metrics,
 		log: o.Log, alog: o.AccessLog, via: "1.1 " + id + ".edge (Switchyard)"}
+	e.viaB = []byte(e.via)
 	e.now = o.Now
 	if e.now == nil {
 		e.now = time.Now

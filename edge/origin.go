@@ -329,7 +329,7 @@ func responseFields(h *fasthttp.ResponseHeader) []cache.Field {
 			strings.EqualFold(string(k), "Content-Length"):
 			continue
 		}
-		out = append(out, cache.Field{Name: string(k), Value: string(v)})
+		out = append(out, cache.Field{Name: string(fasthttp.AppendNormalizedHeaderKeyBytes(nil, k)), Value: string(v)})
 	}
 	return out
 }

@@ -29,6 +29,9 @@ func (r *request) writeEntryStatus(e *cache.Entry, status int) {
 	rs := &r.ctx.Response
 	h := &r.ctx.Request.Header
 	var vary []byte
+	// Stored names are already canonical (responseFields): skip fasthttp's
+	// normalisation of each one.
+	rs.Header.DisableNormalizing()
 	for i := range e.Header {
 		f := &e.Header[i]
 		switch {
@@ -43,6 +46,7 @@ func (r *request) writeEntryStatus(e *cache.Entry, status int) {
 		}
 		rs.Header.Add(f.Name, f.Value)
 	}
+	rs.Header.EnableNormalizing()
 	if len(vary) > 0 {
 		if v := r.beh.key.AppendVary(r.scratch[:0], vary); len(v) > 0 {
 			rs.Header.SetBytesV("Vary", v)
@@ -82,7 +86,7 @@ func (r *request) writeEntryStatus(e *cache.Entry, status int) {
 			}
 		}
 		if code == 200 {
-			rs.Header.Set("Accept-Ranges", "bytes")
+			rs.Header.SetCanonical(hdrAcceptRanges, valBytes)
 		}
 	}
 	rs.SetStatusCode(code)
@@ -100,11 +104,13 @@ func (r *request) respondPhase() {
 	if r.status >= 400 && res != "Redirect" {
 		res = "Error"
 	}
-	rs.Header.Set("X-Cache", xcache(res))
-	rs.Header.Set("Via", r.e.via)
-	rs.Header.SetBytesV("X-Edge-Request-Id", r.id[:])
+	// SetCanonical: the names are written canonical here, which spares
+	// fasthttp normalising them on every answer.
+	rs.Header.SetCanonical(hdrXCache, xcache(res))
+	rs.Header.SetCanonical(hdrVia, r.e.viaB)
+	rs.Header.SetCanonical(hdrRequestID, r.id[:])
 	if r.hasAge && !r.errPage {
-		rs.Header.SetBytesV("Age", strconv.AppendInt(r.scratch[:0], r.age, 10))
+		rs.Header.SetCanonical(hdrAge, strconv.AppendInt(r.scratch[:0], r.age, 10))
 	}
 	if r.generated && !r.errPage {
 		rs.Header.Set("Server", "Switchyard")
@@ -114,18 +120,33 @@ func (r *request) respondPhase() {
 	}
 }
 
-func xcache(res string) string {
+var (
+	hdrXCache       = []byte("X-Cache")
+	hdrVia          = []byte("Via")
+	hdrRequestID    = []byte("X-Edge-Request-Id")
+	hdrAge          = []byte("Age")
+	hdrAcceptRanges = []byte("Accept-Ranges")
+	valBytes        = []byte("bytes")
+
+	xHit        = []byte("Hit from edge")
+	xRefreshHit = []byte("RefreshHit from edge")
+	xMiss       = []byte("Miss from edge")
+	xRedirect   = []byte("Redirect from edge")
+	xError      = []byte("Error from edge")
+)
+
+func xcache(res string) []byte {
 	switch res {
 	case "Hit":
-		return "Hit from edge"
+		return xHit
 	case "RefreshHit":
-		return "RefreshHit from edge"
+		return xRefreshHit
 	case "Miss":
-		return "Miss from edge"
+		return xMiss
 	case "Redirect":
-		return "Redirect from edge"
+		return xRedirect
 	}
-	return "Error from edge"
+	return xError
 }
 
 // methodNotAllowed is CloudFront's reason line for a refused method.
