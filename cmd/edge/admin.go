@@ -106,6 +106,6 @@ func (a *app) statusPage(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_ = statusTmpl.Execute(w, map[string]any{
 		"Source": a.source, "Hash": config.Hash(cfg), "Draining": a.health.Draining(),
-		"Listeners": a.listenAddrs, "Dists": cfg.Distributions, "Cache": a.e.CacheStats(), "Geo": a.db.Info(),
+		"Listeners": a.addrs(), "Dists": cfg.Distributions, "Cache": a.e.CacheStats(), "Geo": a.db.Info(),
 	})
 }

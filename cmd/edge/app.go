@@ -52,9 +52,8 @@ type app struct {
 	alogOut io.Closer
 
 	mu          sync.Mutex
-	servers     []*fasthttp.Server
-	listeners   []net.Listener
-	tlsStores   []*tlsx.Store
+	socks       []*sock // in config order
+	retired     []*sock // removed by a reload, draining
 	listenAddrs []string
 	admin       *http.Server
 	adminLn     net.Listener
@@ -112,9 +111,14 @@ func (a *app) start(cfg *config.Edge) error {
 	a.metrics.Reloaded(true, time.Now())
 
 	for i, lc := range cfg.Listeners {
-		if err := a.listen(i, lc); err != nil {
+		sk, err := a.listen(i, lc)
+		if err != nil {
 			return err
 		}
+		a.mu.Lock()
+		a.socks = append(a.socks, sk)
+		a.listenAddrs = append(a.listenAddrs, sk.addr)
+		a.mu.Unlock()
 	}
 	if err := a.startAdmin(cfg.Admin.Address); err != nil {
 		return err
@@ -123,13 +127,32 @@ func (a *app) start(cfg *config.Edge) error {
 	return nil
 }
 
-func (a *app) listen(i int, lc config.EdgeListener) error {
+// sock is one running listener: its socket, server and certificates.
+// Sockets outlive snapshots: a reload keeps those whose settings did not
+// change, opens new ones and drains the ones that left the config.
+type sock struct {
+	key  string // what must match for a reload to keep it
+	addr string // the bound address
+	lc   config.EdgeListener
+	ln   net.Listener
+	srv  *fasthttp.Server
+	tls  *tlsx.Store
+}
+
+// sockKey is everything of a listener fixed at start; certificates and
+// the TLS policy reload in place.
+func sockKey(lc config.EdgeListener) string {
+	return config.Hash(config.EdgeListener{Protocol: lc.Protocol, Address: lc.Address, IdleTimeout: lc.IdleTimeout,
+		ProxyProtocol: lc.ProxyProtocol, TrustedProxies: lc.TrustedProxies})
+}
+
+func (a *app) listen(i int, lc config.EdgeListener) (*sock, error) {
 	ln, err := net.Listen("tcp", lc.Address)
 	if err != nil {
-		return fmt.Errorf("edge: listen %s: %w (change %s)", lc.Address, err, a.addrHint(i))
+		return nil, fmt.Errorf("edge: listen %s: %w (change %s)", lc.Address, err, a.addrHint(i))
 	}
-	a.listenAddrs = append(a.listenAddrs, ln.Addr().String())
-	name := fmt.Sprintf("%s-%d", lc.Protocol, i)
+	sk := &sock{key: sockKey(lc), addr: ln.Addr().String(), lc: lc}
+	name := fmt.Sprintf("%s-%s", lc.Protocol, sk.addr)
 	lo := edge.ListenerOptions{Name: name, IdleTimeout: lc.IdleTimeout.D(), TrustedProxies: prefixes(lc.TrustedProxies)}
 	var wrapped net.Listener = ln
 	if pp := lc.ProxyProtocol; pp != nil {
@@ -142,9 +165,9 @@ func (a *app) listen(i int, lc config.EdgeListener) error {
 			NextProtos: []string{"http/1.1"}, Logger: a.log})
 		if err != nil {
 			ln.Close()
-			return errConfig{fmt.Errorf("edge: listeners[%d]: %w", i, err)}
+			return nil, errConfig{fmt.Errorf("edge: listeners[%d]: %w", i, err)}
 		}
-		a.tlsStores = append(a.tlsStores, st)
+		sk.tls = st
 		wrapped = st.Listener(wrapped)
 		lo.TLS = true
 		lo.TLSFacts = func(c net.Conn) (string, string, string) {
@@ -156,19 +179,94 @@ func (a *app) listen(i int, lc config.EdgeListener) error {
 			return f.Protocol, f.Cipher, hs
 		}
 	}
-	srv := a.e.NewServer(lo)
-	a.mu.Lock()
-	a.servers = append(a.servers, srv)
-	a.listeners = append(a.listeners, wrapped)
-	a.mu.Unlock()
+	sk.ln, sk.srv = wrapped, a.e.NewServer(lo)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		if err := srv.Serve(wrapped); err != nil {
+		if err := sk.srv.Serve(wrapped); err != nil {
 			a.log.Error("listener stopped", "listener", name, "err", err)
 		}
 	}()
+	return sk, nil
+}
+
+// reloadSocks matches cfg's listeners against the running ones: kept
+// when their settings are unchanged (certificates reloaded in place),
+// opened when new, drained when gone. A listener whose address stays but
+// whose settings changed is kept as it was (the port cannot be opened
+// twice) and needs a restart. On an error nothing changes.
+func (a *app) reloadSocks(cfg *config.Edge) error {
+	a.mu.Lock()
+	old := append([]*sock(nil), a.socks...)
+	a.mu.Unlock()
+	used := make([]bool, len(old))
+	next := make([]*sock, len(cfg.Listeners))
+	var opened []*sock
+	for i, lc := range cfg.Listeners {
+		for j, sk := range old {
+			if !used[j] && (sk.key == sockKey(lc) || sk.lc.Address == lc.Address) {
+				if sk.key != sockKey(lc) {
+					a.log.Warn("reload: listener settings changed; they take effect at the next start", "listener", sk.addr)
+				}
+				used[j], next[i] = true, sk
+				break
+			}
+		}
+		if next[i] != nil {
+			continue
+		}
+		sk, err := a.listen(i, lc)
+		if err != nil {
+			for _, o := range opened {
+				o.ln.Close()
+				_ = o.srv.Shutdown()
+			}
+			return err
+		}
+		opened = append(opened, sk)
+		next[i] = sk
+	}
+	for i, sk := range next {
+		lc := cfg.Listeners[i]
+		if sk.tls != nil && lc.Protocol == "HTTPS" && !contains(opened, sk) {
+			if err := sk.tls.Reload(tlsx.FromConfig(lc.Certificates), tlsx.Options{Listener: sk.addr,
+				Policy: lc.SSLPolicy, NextProtos: []string{"http/1.1"}, Logger: a.log}); err != nil {
+				a.log.Error("certificate reload rejected", "listener", sk.addr, "err", err)
+			}
+		}
+	}
+	var gone []*sock
+	for j, sk := range old {
+		if !used[j] {
+			gone = append(gone, sk)
+		}
+	}
+	addrs := make([]string, len(next))
+	for i, sk := range next {
+		addrs[i] = sk.addr
+	}
+	a.mu.Lock()
+	a.socks, a.listenAddrs = next, addrs
+	a.retired = append(a.retired, gone...)
+	a.mu.Unlock()
+	for _, sk := range gone {
+		a.log.Info("reload: listener removed; draining it", "listener", sk.addr)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Load().ShutdownTimeout.D()+time.Second)
+			defer cancel()
+			_ = sk.srv.ShutdownWithContext(ctx)
+		}()
+	}
 	return nil
+}
+
+func contains(ss []*sock, s *sock) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 func prefixes(ss []string) []netip.Prefix {
@@ -201,7 +299,9 @@ func (a *app) reload() {
 			}
 			if err == nil {
 				a.warnRestart(a.cfg.Load(), cfg)
-				a.reloadTLS(cfg)
+				err = a.reloadSocks(cfg)
+			}
+			if err == nil {
 				a.e.Swap(snap)
 				a.cfg.Store(cfg)
 				a.geoPath = cfg.Geo.Database
@@ -217,38 +317,14 @@ func (a *app) reload() {
 	}
 }
 
-// warnRestart logs the settings a reload cannot apply to running sockets
-// and the store; they take effect at the next start.
+// warnRestart logs the settings a reload cannot apply to the running
+// store and admin server; they take effect at the next start.
 func (a *app) warnRestart(old, cfg *config.Edge) {
-	same := len(old.Listeners) == len(cfg.Listeners)
-	for i := 0; same && i < len(cfg.Listeners); i++ {
-		o, n := old.Listeners[i], cfg.Listeners[i]
-		same = o.Address == n.Address && o.Protocol == n.Protocol && config.Hash(o.ProxyProtocol) == config.Hash(n.ProxyProtocol) &&
-			config.Hash(o.TrustedProxies) == config.Hash(n.TrustedProxies) && o.IdleTimeout == n.IdleTimeout
-	}
-	if !same {
-		a.log.Warn("reload: listener changes need a restart; the running listeners are kept")
-	}
 	if old.Cache != cfg.Cache {
 		a.log.Warn("reload: cache size changes need a restart; the running store is kept")
 	}
 	if old.Admin.Address != cfg.Admin.Address {
 		a.log.Warn("reload: admin.address changes need a restart")
-	}
-}
-
-func (a *app) reloadTLS(cfg *config.Edge) {
-	j := 0
-	for i, lc := range cfg.Listeners {
-		if lc.Protocol != "HTTPS" || j >= len(a.tlsStores) {
-			continue
-		}
-		name := fmt.Sprintf("%s-%d", lc.Protocol, i)
-		if err := a.tlsStores[j].Reload(tlsx.FromConfig(lc.Certificates), tlsx.Options{Listener: name,
-			Policy: lc.SSLPolicy, NextProtos: []string{"http/1.1"}, Logger: a.log}); err != nil {
-			a.log.Error("certificate reload rejected", "listener", name, "err", err)
-		}
-		j++
 	}
 }
 
@@ -270,7 +346,10 @@ func (a *app) shutdown(ctx context.Context) {
 	a.health.SetDraining()
 	a.e.StartDrain()
 	a.mu.Lock()
-	servers := append([]*fasthttp.Server(nil), a.servers...)
+	var servers []*fasthttp.Server
+	for _, sk := range append(append([]*sock(nil), a.socks...), a.retired...) {
+		servers = append(servers, sk.srv)
+	}
 	a.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, s := range servers {
@@ -288,8 +367,8 @@ func (a *app) shutdown(ctx context.Context) {
 // close releases everything (after shutdown, or after a failed start).
 func (a *app) close() {
 	a.mu.Lock()
-	for _, ln := range a.listeners {
-		ln.Close()
+	for _, sk := range append(append([]*sock(nil), a.socks...), a.retired...) {
+		sk.ln.Close()
 	}
 	a.mu.Unlock()
 	if a.admin != nil {
@@ -310,6 +389,13 @@ func (a *app) close() {
 	if a.store != nil {
 		a.store.Close()
 	}
+}
+
+// addrs returns the bound listener addresses, in config order.
+func (a *app) addrs() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.listenAddrs...)
 }
 
 func (a *app) adminAddr() string {

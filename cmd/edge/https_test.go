@@ -85,7 +85,8 @@ distributions:
 		t.Fatal(err)
 	}
 	r := startRun(t, "-config", path, "-log-level", "warn")
-	httpAddr, httpsAddr := r.a.listenAddrs[0], r.a.listenAddrs[1]
+	addrs := r.a.addrs()
+	httpAddr, httpsAddr := addrs[0], addrs[1]
 
 	code, h, _ := fetch(t, "GET", "http://"+httpAddr+"/p?q=1", "")
 	if code != 301 || h.Get("Location") != "https://"+httpAddr+"/p?q=1" {

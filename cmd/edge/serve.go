@@ -143,7 +143,7 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 	}
 	log.Info("edge started", "config", source, "hash", a.e.Snapshot().Hash, "version", version)
 	if dm != nil {
-		dm.printTry(stdout, a.listenAddrs[0], a.adminAddr())
+		dm.printTry(stdout, a.addrs()[0], a.adminAddr())
 	}
 	if h != nil && h.started != nil {
 		h.started(a)

@@ -111,7 +111,7 @@ func fetch(t *testing.T, method, url, body string, hdr ...string) (int, http.Hea
 // by the printed `edge sign url` command; the admin API answers.
 func TestEmbeddedDefault(t *testing.T) {
 	r := startRun(t, "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-log-level", "warn")
-	edgeURL := "http://" + r.a.listenAddrs[0]
+	edgeURL := "http://" + r.a.addrs()[0]
 	adminURL := "http://" + r.a.adminAddr()
 
 	_, h, _ := fetch(t, "GET", edgeURL+"/", "")
@@ -260,7 +260,7 @@ func TestReloadKeyRotation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "edge.yaml")
 	writeConfig(t, path, origin, "127.0.0.1:0", "rsa", "ec")
 	r := startRun(t, "-config", path, "-log-level", "warn")
-	base := "http://" + r.a.listenAddrs[0] + "/obj"
+	base := "http://" + r.a.addrs()[0] + "/obj"
 	oldURL, err := signer(t, "rsa").Sign(base, time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -343,7 +343,7 @@ func TestDrain(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "edge.yaml")
 	writeConfig(t, path, origin, "127.0.0.1:0", "ec")
 	r := startRun(t, "-config", path, "-log-level", "warn")
-	u, err := signer(t, "ec").Sign("http://"+r.a.listenAddrs[0]+"/slow", time.Now().Add(time.Hour))
+	u, err := signer(t, "ec").Sign("http://"+r.a.addrs()[0]+"/slow", time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,5 +374,60 @@ func TestDrain(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(filepath.Dir(path), "access.log")); err != nil || !strings.Contains(string(b), "/slow") {
 		t.Fatalf("access log: %q %v", b, err)
+	}
+}
+
+// TestReloadListeners: a reload opens a new listener and drains a removed
+// one, keeping the unchanged one (and its connections).
+func TestReloadListeners(t *testing.T) {
+	origin := startTestOrigin(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "edge.yaml")
+	write := func(listeners string) {
+		cfg := fmt.Sprintf(`admin: {address: ""}
+listeners:
+%s
+distributions:
+  - name: d
+    origins: [{id: o, url: "http://%s"}]
+    default_cache_behavior: {target_origin: o}
+`, listeners, origin)
+		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`  - {protocol: HTTP, address: "127.0.0.1:0"}`)
+	r := startRun(t, "-config", path, "-log-level", "warn")
+	first := r.a.addrs()[0]
+	reload := func(want int) []string {
+		t.Helper()
+		r.sigs <- syscall.SIGHUP
+		for deadline := time.Now().Add(5 * time.Second); len(r.a.addrs()) != want && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		addrs := r.a.addrs()
+		if len(addrs) != want {
+			t.Fatalf("after reload: %v, want %d listeners (%s)", addrs, want, r.stderr.String())
+		}
+		return addrs
+	}
+	write(`  - {protocol: HTTP, address: "127.0.0.1:0"}
+  - {protocol: HTTP, address: "127.0.0.1:0", idle_timeout: 10s}`)
+	addrs := reload(2)
+	if addrs[0] != first {
+		t.Fatalf("unchanged listener moved: %s → %s", first, addrs[0])
+	}
+	for _, a := range addrs {
+		if code, _, body := fetch(t, "GET", "http://"+a+"/x", ""); code != 200 || body != "origin /x" {
+			t.Fatalf("listener %s: %d %q", a, code, body)
+		}
+	}
+	write(`  - {protocol: HTTP, address: "127.0.0.1:0"}`)
+	reload(1)
+	if _, err := (&http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}).Get("http://" + addrs[1] + "/x"); err == nil {
+		t.Fatalf("removed listener %s still answers", addrs[1])
+	}
+	if code, _, _ := fetch(t, "GET", "http://"+first+"/x", ""); code != 200 {
+		t.Fatalf("kept listener: %d", code)
 	}
 }
