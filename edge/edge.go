@@ -208,7 +208,27 @@ func (e *Edge) NewServer(lo ListenerOptions) *fasthttp.Server {
 		CloseOnShutdown:       true,
 		TCPKeepalive:          true,
 		Logger:                fasthttpLogger{e.log},
+		ErrorHandler:          e.parseError,
 	}
+}
+
+// parseError answers requests fasthttp could not read: a request line and
+// headers over the limit get CloudFront's 413, anything else 400, both
+// with the edge's error page and Connection: close.
+func (e *Edge) parseError(ctx *fasthttp.RequestCtx, err error) {
+	status, reason := 400, "Bad request."
+	var small *fasthttp.ErrSmallBuffer
+	if errors.As(err, &small) || errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		status, reason = 413, "Request too large."
+	}
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.SetContentType("text/html")
+	ctx.Response.Header.SetCanonical(hdrXCache, xError)
+	ctx.Response.Header.SetCanonical(hdrVia, e.viaB)
+	ctx.SetBody(appendErrorPage(nil, status, reason, nil))
+	ctx.SetConnectionClose()
+	e.log.Debug("unreadable request", "status", status, "err", err)
 }
 
 type fasthttpLogger struct{ l *slog.Logger }

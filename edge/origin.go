@@ -84,6 +84,11 @@ func (p *pools) origin(oc config.Origin) (*origin, error) {
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: true,
 			StreamResponseBody:            true,
+			// Retry only a pooled connection the origin had already closed
+			// (it never saw the request); a timed-out origin answers 504
+			// after response_timeout, and origin groups do the failing over.
+			MaxIdemponentCallAttempts: 2,
+			RetryIfErr:                retryStaleConn,
 			// Origins commonly sit behind self-signed certificates on a
 			// private network; CloudFront verifies, we follow ALB here
 			// (documented in docs/edge.md).
@@ -97,6 +102,13 @@ func (p *pools) origin(oc config.Origin) (*origin, error) {
 		o.headers = append(o.headers, name, v.Reveal())
 	}
 	return o, nil
+}
+
+func retryStaleConn(req *fasthttp.Request, attempts int, err error) (bool, bool) {
+	if !req.Header.IsGet() && !req.Header.IsHead() && !req.Header.IsOptions() {
+		return false, false
+	}
+	return false, errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // closeIdle closes the idle connections of every pool.

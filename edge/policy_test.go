@@ -1,8 +1,12 @@
 package edge
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 func TestViewerProtocolPolicy(t *testing.T) {
@@ -148,5 +152,51 @@ func TestCustomErrorOnGeoBlock(t *testing.T) {
 	a := te.get(t, "/anything")
 	if a.Status != 404 || a.Body != "<p>not in your country</p>" || o.last().URI != "/blocked.html" {
 		t.Fatalf("geo block page: %d %q, origin saw %q", a.Status, a.Body, o.last().URI)
+	}
+}
+
+// TestOversizedRequest: a request line and headers over 20 KiB get 413.
+func TestOversizedRequest(t *testing.T) {
+	o := newOrigin(t, reply(200, "ok"))
+	te := startEdge(t, siteYAML(o.URL, ""), edgeOpt{})
+	req := "GET /big HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 30<<10) + "\r\n\r\n"
+	if status := rawStatus(t, te.addr, req); status != 413 {
+		t.Fatalf("oversized header: %d, want 413", status)
+	}
+	if o.Hits() != 0 {
+		t.Fatal("oversized request reached the origin")
+	}
+}
+
+// TestOriginTimeout: an origin silent past response_timeout is a 504.
+func TestOriginTimeout(t *testing.T) {
+	release := make(chan struct{})
+	o := newOrigin(t, func(ctx *fasthttp.RequestCtx) {
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+		ctx.SetBodyString("late")
+	})
+	t.Cleanup(func() { close(release) })
+	te := startEdge(t, strings.Replace(siteYAML(o.URL, ""), "response_timeout: 2s", "response_timeout: 1s", 1), edgeOpt{})
+	start := time.Now()
+	a := te.get(t, "/slow")
+	wantStatus(t, a, 504, "Error from edge")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("504 after %v", d)
+	}
+}
+
+func TestAccessLogJSON(t *testing.T) {
+	o := newOrigin(t, reply(200, "logged", "Cache-Control", "max-age=60"))
+	te := startEdge(t, siteYAML(o.URL, ""), edgeOpt{logFormat: "json"})
+	te.get(t, "/j")
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(te.logs.String())), &rec); err != nil {
+		t.Fatalf("%v: %q", err, te.logs.String())
+	}
+	if rec["cs-uri-stem"] != "/j" || rec["x-edge-result-type"] != "Miss" || rec["sc-status"] != "200" || rec["cs-uri-query"] != nil {
+		t.Fatalf("record %v", rec)
 	}
 }
