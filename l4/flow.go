@@ -39,6 +39,8 @@ const (
 	ReasonDeregistered = "target_deregistered"
 	// ReasonUnhealthy: the target turned unhealthy (Config.TerminateUnhealthy).
 	ReasonUnhealthy = "target_unhealthy"
+	// ReasonTargetTLSHandshake: the TLS handshake with a TLS target failed.
+	ReasonTargetTLSHandshake = "target_tls_handshake_error"
 )
 
 // Record describes one flow, for the access log (NLB-style fields). The
@@ -225,7 +227,37 @@ func (p *Proxy) serveConn(c net.Conn) {
 			return
 		}
 	}
+	if cfg.TargetTLS != nil {
+		tc, err := f.targetHandshake(backend)
+		if err != nil {
+			f.kill(ReasonTargetTLSHandshake, err)
+			return
+		}
+		backend = tc
+	}
 	f.pipe(backend)
+}
+
+// targetHandshake starts TLS to the target (a TLS target group), after the
+// PROXY header, which always travels in clear. The client's SNI is passed
+// on unless the config names a server. Certificates are not verified
+// unless the config asks for it, as ELB does not verify targets.
+func (f *flow) targetHandshake(backend net.Conn) (net.Conn, error) {
+	cfg := f.cfg.TargetTLS
+	if cfg.ServerName == "" && f.rec.SNI != "" {
+		cfg = cfg.Clone()
+		cfg.ServerName = f.rec.SNI
+	}
+	tc := tls.Client(backend, cfg)
+	f.mu.Lock()
+	f.backend = tc
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(f.p.ctx, f.cfg.HandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("l4: tls handshake with target %s: %w", f.rec.Target, err)
+	}
+	return tc, nil
 }
 
 // connect dials t, and once more a different routable target when that

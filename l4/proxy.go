@@ -58,8 +58,14 @@ type Config struct {
 	// terminated here and plaintext goes to the target; the SNI is sent as
 	// PP2_TYPE_AUTHORITY. Owned by the caller; not modified.
 	TLS *tls.Config
-	// HandshakeTimeout bounds the TLS handshake (0: 10 s).
+	// HandshakeTimeout bounds each TLS handshake, with the client and with
+	// a TLS target (0: 10 s).
 	HandshakeTimeout time.Duration
+	// TargetTLS, when set, makes target connections TLS (a target group
+	// with protocol TLS): the client's SNI is sent unless ServerName is
+	// set. Build it with InsecureSkipVerify to match ELB, which does not
+	// verify target certificates. Owned by the caller; not modified.
+	TargetTLS *tls.Config
 	// TerminateUnhealthy resets a target's flows when it turns unhealthy,
 	// unless the group fails open: NLB's
 	// target_health_state.unhealthy.connection_termination, which is on

@@ -3,6 +3,7 @@ package l4
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -294,3 +295,64 @@ func TestProxyPayloadWithHeader(t *testing.T) {
 		t.Errorf("record %+v", r)
 	}
 }
+
+// A TLS listener in front of a TLS target group: TLS on both legs, the
+// PROXY header in clear before the target handshake, the client's SNI sent
+// to the target.
+func TestProxyTargetTLS(t *testing.T) {
+	srvTLS := selfSignedTLS(t)
+	sniSeen := make(chan string, 1)
+	srvTLS.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		sniSeen <- h.ServerName
+		return nil, nil
+	}
+	be := startBackend(t, true, func(c net.Conn, br *bufio.Reader) {
+		tc := tls.Server(&bufferedConn{Conn: c, r: br}, srvTLS)
+		defer tc.Close()
+		_, _ = io.Copy(tc, tc)
+		_ = tc.CloseWrite()
+	})
+	env := startProxy(t, Config{TLS: selfSignedTLS(t), ProxyProtocolV2: true,
+		TargetTLS: &tls.Config{InsecureSkipVerify: true}}, nil, be.addr)
+	c, err := tls.Dial("tcp", env.addr, &tls.Config{ServerName: "db.example.com", InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	payload := randomBytes(200 << 10)
+	go func() {
+		_, _ = c.Write(payload)
+		_ = c.CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("echo over TLS both ways: %d bytes, %v", len(got), err)
+	}
+	if sni := <-sniSeen; sni != "db.example.com" {
+		t.Errorf("target saw SNI %q", sni)
+	}
+	if h, err := parseV2(be.header(0)); err != nil || string(h.tlvs[0x02]) != "db.example.com" {
+		t.Errorf("header %+v %v", h, err)
+	}
+	if r := env.record(t); r.Received != 200<<10 || r.Sent != 200<<10 {
+		t.Errorf("record %+v", r)
+	}
+
+	// A target that does not speak TLS: the flow ends with the reason.
+	plain := startBackend(t, false, func(c net.Conn, br *bufio.Reader) { _, _ = io.WriteString(c, "not tls\r\n") })
+	env2 := startProxy(t, Config{TargetTLS: &tls.Config{InsecureSkipVerify: true}}, nil, plain.addr)
+	expectRefused(t, env2.addr)
+	if r := env2.record(t); r.CloseReason != ReasonTargetTLSHandshake {
+		t.Errorf("record %+v", r)
+	}
+}
+
+// bufferedConn reads through the bufio.Reader the test backend used for
+// the PROXY header.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
