@@ -119,6 +119,9 @@ func TestProxyV2CarriesViewer(t *testing.T) {
 	if o.Hits() != 0 {
 		t.Fatal("refused viewer reached the origin")
 	}
+	if got := counterValue(te.e.m.GeoRefused.WithLabelValues("KP")); got != 1 {
+		t.Fatalf("geo refusals counted %v, want 1", got)
+	}
 	if r := send("198.51.100.4"); r.StatusCode != 200 {
 		t.Fatalf("FR viewer behind lb: %d, want 200", r.StatusCode)
 	}

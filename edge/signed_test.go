@@ -12,6 +12,8 @@ import (
 	"time"
 
 	awssign "github.com/aws/aws-sdk-go-v2/feature/cloudfront/sign"
+
+	"github.com/switchyard/switchyard/signing"
 )
 
 const testKeyID = "K2JCJMDEHXQW5F"
@@ -132,8 +134,11 @@ func TestSignedURLFailures(t *testing.T) {
 	if o.Hits() != 0 {
 		t.Fatalf("refused requests reached the origin %d times", o.Hits())
 	}
-	if n := te.e.m.SigFailures[5]; n == nil {
-		t.Fatal("no AccessDenied counter")
+	for code, want := range map[signing.Code]float64{signing.MissingKey: 1, signing.InvalidKey: 1,
+		signing.MalformedSignature: 1, signing.MalformedPolicy: 1, signing.AccessDenied: 3} {
+		if got := counterValue(te.e.m.SigFailures[code]); got != want {
+			t.Errorf("signature failures %s: %v, want %v", code, got, want)
+		}
 	}
 	wantStatus(t, te.get(t, strings.TrimPrefix(good, "http://"+te.addr)), 200, "Miss from edge")
 }
