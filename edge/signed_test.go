@@ -176,3 +176,32 @@ distributions:
 		t.Fatalf("origin hits %d, want 1", o.Hits())
 	}
 }
+
+// TestSignedIPCondition: an IpAddress condition checks the viewer address,
+// never a spoofed X-Forwarded-For from an untrusted peer.
+func TestSignedIPCondition(t *testing.T) {
+	o := newOrigin(t, reply(200, "secret", "Cache-Control", "no-store"))
+	te := startEdge(t, signedYAML(t, o.URL), edgeOpt{})
+	us := awssign.NewURLSigner(testKeyID, testRSAKey(t))
+	sign := func(cidr string) string {
+		p := &awssign.Policy{Statements: []awssign.Statement{{
+			Resource: "http://" + te.addr + "/private/*",
+			Condition: awssign.Condition{DateLessThan: awssign.NewAWSEpochTime(time.Now().Add(time.Hour)),
+				IPAddress: &awssign.IPAddress{SourceIP: cidr}},
+		}}}
+		u, err := us.SignWithPolicy("http://"+te.addr+"/private/ip.txt", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimPrefix(u, "http://"+te.addr)
+	}
+	if a := te.get(t, sign("198.51.100.0/24"), "X-Forwarded-For", "198.51.100.5"); a.Status != 403 || !strings.Contains(a.Body, "AccessDenied") {
+		t.Fatalf("spoofed XFF: %d %q", a.Status, a.Body)
+	}
+	if a := te.get(t, sign("127.0.0.1/32")); a.Status != 200 {
+		t.Fatalf("viewer address in the condition: %d %q", a.Status, a.Body)
+	}
+	if o.Hits() != 1 {
+		t.Fatalf("origin hits %d, want 1", o.Hits())
+	}
+}
