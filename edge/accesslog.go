@@ -92,7 +92,7 @@ func (a *AccessLog) log(r *request) {
 	vals[8] = strconv.AppendInt(tmp[2][:0], int64(r.status), 10)
 	vals[9] = h.Referer()
 	vals[10] = h.UserAgent()
-	vals[12] = r.cookie
+	// cs(Cookie) stays "-": CloudFront logs cookies only when cookie logging is on, and they often carry credentials.
 	vals[13] = []byte(r.result)
 	vals[14] = r.id[:]
 	vals[15] = ctx.Host()

@@ -296,3 +296,45 @@ func TestLargeObjectStreamsUncached(t *testing.T) {
 		t.Fatalf("origin hits %d, want 2", o.Hits())
 	}
 }
+
+// TestCookieForwarding: only the cookies the policy names reach the origin
+// and the key; with cookies forwarded, concurrent misses are not collapsed.
+func TestCookieForwarding(t *testing.T) {
+	o := newOrigin(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Cache-Control", "max-age=60")
+		fmt.Fprintf(ctx, "cookie=%s", ctx.Request.Header.Peek("Cookie"))
+	})
+	te := startEdge(t, siteYAML(o.URL, "      cache_key: {cookies: [session]}\n"), edgeOpt{})
+	a := te.get(t, "/c", "Cookie", "tracking=1; session=abc; other=2")
+	if a.Body != "cookie=session=abc" {
+		t.Fatalf("origin got %q", a.Body)
+	}
+	te.wait()
+	wantStatus(t, te.get(t, "/c", "Cookie", "session=abc; tracking=9"), 200, "Hit from edge")
+	wantStatus(t, te.get(t, "/c", "Cookie", "session=xyz"), 200, "Miss from edge")
+	if b := te.e.Snapshot().dists["site"].behaviors[0]; b.flow.Collapse {
+		t.Fatal("collapsing on with cookies forwarded")
+	}
+}
+
+// TestOptionsCached: OPTIONS is cached apart from GET when cached_methods
+// has it.
+func TestOptionsCached(t *testing.T) {
+	o := newOrigin(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Cache-Control", "max-age=60")
+		ctx.SetBodyString(string(ctx.Method()))
+	})
+	te := startEdge(t, siteYAML(o.URL, "      allowed_methods: [GET, HEAD, OPTIONS]\n      cached_methods: [GET, HEAD, OPTIONS]\n"), edgeOpt{})
+	if a := te.do(t, "OPTIONS", "/o"); a.Body != "OPTIONS" {
+		t.Fatalf("OPTIONS: %q", a.Body)
+	}
+	if a := te.get(t, "/o"); a.Body != "GET" || a.Header.Get("X-Cache") != "Miss from edge" {
+		t.Fatalf("GET after OPTIONS: %q %q", a.Body, a.Header.Get("X-Cache"))
+	}
+	te.wait()
+	a := te.do(t, "OPTIONS", "/o")
+	wantStatus(t, a, 200, "Hit from edge")
+	if a.Body != "OPTIONS" || o.Hits() != 2 {
+		t.Fatalf("cached OPTIONS: %q, origin hits %d", a.Body, o.Hits())
+	}
+}
