@@ -31,6 +31,7 @@ func newBackendSet(v *runtime.View, tg *TargetGroup) *backendSet {
 	}
 	for i, t := range v.Routable {
 		s.backends[i] = backend{t: t, hc: tg.tr.client(t.Addr, tg.isTLS)}
+		tg.tr.drain.watch(t)
 		if s.cum != nil {
 			w := t.Weight
 			if w < 1 {

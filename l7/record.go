@@ -84,6 +84,9 @@ type Record struct {
 	TLSCipher, TLSProtocol string
 	// ServerName is the SNI, "" if none.
 	ServerName string
+	// ChosenCert is the certificate the TLS handshake chose, "" if unknown
+	// or on HTTP (access log chosen_cert_arn).
+	ChosenCert string
 	// TraceID is the X-Amzn-Trace-Id sent to the target.
 	TraceID []byte
 	// RulePriority is the matched rule's priority, 0 for the default rule,

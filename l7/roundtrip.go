@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard/switchyard/internal/runtime"
 )
 
 // The exchange with a target is done here rather than by HostClient.Do:
@@ -33,9 +35,13 @@ type pooledConn[C any] struct {
 	release func(*fasthttp.HostClient, C)
 	close   func(*fasthttp.HostClient, C)
 	pool    *sync.Pool
+	ic      *idleConn
 }
 
 func (p *pooledConn[C]) done(reuse bool) {
+	if p.ic != nil {
+		p.ic.cur.Store(nil)
+	}
 	p.hc.ReleaseReader(p.br)
 	if reuse {
 		p.release(p.hc, p.cc)
@@ -43,7 +49,7 @@ func (p *pooledConn[C]) done(reuse bool) {
 		p.close(p.hc, p.cc)
 	}
 	var zero C
-	p.hc, p.cc, p.br = nil, zero, nil
+	p.hc, p.cc, p.br, p.ic = nil, zero, nil, nil
 	p.pool.Put(p)
 }
 
@@ -61,14 +67,16 @@ var (
 // response head into x.resp; a body of at most maxBufferedBody bytes with
 // a Content-Length is read too, a larger one is left streaming (x.up holds
 // the connection until the body stream is closed).
-func (x *exchange) roundTrip(hc *fasthttp.HostClient) error {
-	up, err := roundTripWith(hc, &x.req, &x.resp, x.head,
+func (x *exchange) roundTrip(b *backend) error {
+	up, err := roundTripWith(b.hc, b.t, &x.req, &x.resp, x.head,
 		(*fasthttp.HostClient).AcquireConn, (*fasthttp.HostClient).ReleaseConn, (*fasthttp.HostClient).CloseConn)
 	x.up = up
 	return err
 }
 
-func roundTripWith[C interface{ Conn() net.Conn }](hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, head bool,
+// While the exchange runs, the connection is marked as carrying a request
+// for t, so drainWatch can cut it when t's deregistration delay ends.
+func roundTripWith[C interface{ Conn() net.Conn }](hc *fasthttp.HostClient, t *runtime.Target, req *fasthttp.Request, resp *fasthttp.Response, head bool,
 	acquire func(*fasthttp.HostClient, time.Duration, bool) (C, error),
 	release, closeConn func(*fasthttp.HostClient, C),
 ) (upstream, error) {
@@ -79,6 +87,19 @@ func roundTripWith[C interface{ Conn() net.Conn }](hc *fasthttp.HostClient, req 
 		return nil, err
 	}
 	conn := cc.Conn()
+	ic := asIdleConn(conn)
+	if ic != nil {
+		ic.cur.Store(t)
+	}
+	// Checked after marking: a drain that fired before the mark did not
+	// see this connection.
+	if targetDrained(t) {
+		if ic != nil {
+			ic.cur.Store(nil)
+		}
+		closeConn(hc, cc)
+		return nil, errTargetDrained
+	}
 	bw := hc.AcquireWriter(conn)
 	err = req.Write(bw)
 	if err == nil {
@@ -86,11 +107,17 @@ func roundTripWith[C interface{ Conn() net.Conn }](hc *fasthttp.HostClient, req 
 	}
 	hc.ReleaseWriter(bw)
 	if err != nil {
+		if ic != nil {
+			ic.cur.Store(nil)
+		}
 		closeConn(hc, cc)
 		return nil, err
 	}
 	br := hc.AcquireReader(conn)
 	fail := func(err error) (upstream, error) {
+		if ic != nil {
+			ic.cur.Store(nil)
+		}
 		hc.ReleaseReader(br)
 		closeConn(hc, cc)
 		if err == io.EOF {
@@ -131,8 +158,11 @@ func roundTripWith[C interface{ Conn() net.Conn }](hc *fasthttp.HostClient, req 
 		if p == nil {
 			p = &pooledConn[C]{}
 		}
-		*p = pooledConn[C]{hc: hc, cc: cc, br: br, release: release, close: closeConn, pool: &pooledConnPool}
+		*p = pooledConn[C]{hc: hc, cc: cc, br: br, release: release, close: closeConn, pool: &pooledConnPool, ic: ic}
 		return p, nil
+	}
+	if ic != nil {
+		ic.cur.Store(nil)
 	}
 	hc.ReleaseReader(br)
 	if reuse {

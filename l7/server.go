@@ -47,9 +47,17 @@ type ServerOptions struct {
 	ClientKeepAlive time.Duration
 	// TLSFacts, when set, reports the TLS facts of a connection (cmd/lb
 	// sets it when its TLS listener wraps conns in something other than
-	// *tls.Conn). By default a *tls.Conn (or a conn with ConnectionState)
-	// is asked directly.
+	// *tls.Conn, or to report the chosen certificate). By default a
+	// *tls.Conn (or a conn with ConnectionState) is asked directly. Fields
+	// reported as "-" (tlsx.Facts' unknown) are read as "" (unknown here).
+	// On is forced true: it is only asked about TLS connections.
 	TLSFacts func(c net.Conn) TLSFacts
+	// HTTP01, when set, answers ACME HTTP-01 challenges: every request
+	// whose canonical path starts with /.well-known/acme-challenge/ is
+	// offered to it before any rule; when it returns ok, the client gets
+	// 200 text/plain with body (cmd/lb passes tlsx.HTTP01 over its ACME
+	// managers). Otherwise the request goes through the rules as usual.
+	HTTP01 func(path []byte) (body []byte, ok bool)
 }
 
 // Server is the ALB front end of one listener: a fasthttp.Server with
@@ -314,7 +322,9 @@ func addrPort(a net.Addr) netip.AddrPort {
 // tlsFacts reads the TLS facts of c.
 func (s *Server) tlsFacts(c net.Conn) TLSFacts {
 	if s.opts.TLSFacts != nil {
-		return s.opts.TLSFacts(c)
+		f := s.opts.TLSFacts(c).normalized()
+		f.On = true
+		return f
 	}
 	cs, ok := c.(interface{ ConnectionState() tls.ConnectionState })
 	if !ok {

@@ -80,6 +80,7 @@ type Transport struct {
 	dialer  net.Dialer
 	mu      sync.Mutex
 	clients map[poolKey]*fasthttp.HostClient
+	drain   drainWatch
 }
 
 type poolKey struct {
@@ -182,6 +183,8 @@ func (t *Transport) dialPeek(addr string, peek bool) (net.Conn, error) {
 		return nil, &dialError{err: err}
 	}
 	ic := &idleConn{Conn: c, read: t.opts.ResponseTimeout, write: t.opts.WriteTimeout}
+	ic.w = &t.drain
+	t.drain.add(ic)
 	if tc, ok := c.(*net.TCPConn); ok && peek {
 		if rc, err := tc.SyscallConn(); err == nil {
 			ic.peek = newPeeker(rc)
@@ -212,6 +215,7 @@ type idleConn struct {
 	// starts a new request.
 	peek           *peeker
 	readSinceWrite bool
+	connTrack
 }
 
 // deadlineSlack is how far a deadline may lag behind "now + timeout".

@@ -15,6 +15,22 @@ type TLSFacts struct {
 	Cipher string
 	// ServerName is the SNI the client sent, "" if none.
 	ServerName string
+	// ChosenCert identifies the certificate the handshake chose (the
+	// access log's chosen_cert_arn), "" when unknown.
+	ChosenCert string
+}
+
+// normalized returns f with "-" (the tls package's "unknown") turned into
+// "", the l7 spelling, so a TLSFacts func can pass tlsx.Facts through as is.
+func (f TLSFacts) normalized() TLSFacts {
+	dash := func(s string) string {
+		if s == "-" {
+			return ""
+		}
+		return s
+	}
+	f.Version, f.Cipher, f.ServerName, f.ChosenCert = dash(f.Version), dash(f.Cipher), dash(f.ServerName), dash(f.ChosenCert)
+	return f
 }
 
 // RequestView is the small, front-end independent picture of a request that
