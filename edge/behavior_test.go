@@ -338,3 +338,25 @@ func TestOptionsCached(t *testing.T) {
 		t.Fatalf("cached OPTIONS: %q, origin hits %d", a.Body, o.Hits())
 	}
 }
+
+// TestResponseHopByHop: hop-by-hop fields and those the origin's
+// Connection header names never reach the viewer or the cache.
+func TestResponseHopByHop(t *testing.T) {
+	o := newOrigin(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Cache-Control", "max-age=60")
+		ctx.Response.Header.DisableNormalizing()
+		ctx.Response.Header.Set("connection", "x-private-hop")
+		ctx.Response.Header.Set("x-private-hop", "secret")
+		ctx.Response.Header.Set("Keep-Alive", "timeout=5")
+		ctx.Response.Header.Set("X-Kept", "yes")
+		ctx.SetBodyString("hop")
+	})
+	te := startEdge(t, siteYAML(o.URL, ""), edgeOpt{})
+	for range 2 {
+		a := te.get(t, "/hop")
+		if a.Header.Get("X-Private-Hop") != "" || a.Header.Get("Keep-Alive") != "" || a.Header.Get("X-Kept") != "yes" {
+			t.Fatalf("viewer got %v", a.Header)
+		}
+		te.wait()
+	}
+}

@@ -327,7 +327,14 @@ func indexByte(b []byte, c byte) int {
 // without hop-by-hop fields, Date and Age. Content-Length stays: the store
 // checks it against the body.
 func responseFields(h *fasthttp.ResponseHeader) []cache.Field {
-	conn := h.Peek("Connection")
+	// Names are as the origin spelled them (the pools do not normalise),
+	// so Connection is looked up case-insensitively.
+	var conn []byte
+	for k, v := range h.All() {
+		if strings.EqualFold(string(k), "Connection") {
+			conn = append(append(conn, v...), ',')
+		}
+	}
 	out := make([]cache.Field, 0, 12)
 	if ct := h.ContentType(); len(ct) > 0 {
 		out = append(out, cache.Field{Name: "Content-Type", Value: string(ct)})
