@@ -232,8 +232,9 @@ func (r *request) originHeaders(enc cache.Encoding, cacheable bool) []string {
 	h := &r.ctx.Request.Header
 	b := r.beh
 	out := make([]string, 0, 16)
+	conn := h.Peek("Connection")
 	for k, v := range h.All() {
-		if b.fwd.forwarded(k) {
+		if b.fwd.forwarded(k) && !isHopByHop(k, conn) {
 			if !cacheable && (strings.EqualFold(string(k), "content-type") || strings.EqualFold(string(k), "content-encoding")) {
 				continue
 			}

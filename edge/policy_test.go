@@ -200,3 +200,14 @@ func TestAccessLogJSON(t *testing.T) {
 		t.Fatalf("record %v", rec)
 	}
 }
+
+// TestRequestHopByHop: a viewer header named in Connection is not
+// forwarded even when the origin request policy lists it.
+func TestRequestHopByHop(t *testing.T) {
+	o := newOrigin(t, reply(200, "ok", "Cache-Control", "no-store"))
+	te := startEdge(t, siteYAML(o.URL, "      origin_request: {headers: [X-A, X-B]}\n"), edgeOpt{})
+	te.get(t, "/h", "Connection", "X-A", "X-A", "1", "X-B", "2")
+	if h := o.last().Header; h.Get("X-A") != "" || h.Get("X-B") != "2" {
+		t.Fatalf("origin saw %v", h)
+	}
+}
