@@ -91,7 +91,7 @@ func New(o Options) (*Edge, error) {
 // one they started with.
 func (e *Edge) Swap(s *Snapshot) {
 	e.snap.Store(s)
-	e.m.setSnapshot(s)
+	e.pools.retain(s)
 }
 
 // Snapshot returns the running snapshot (nil before the first Swap).

@@ -64,8 +64,6 @@ func NewMetrics(reg prometheus.Registerer, db *geo.DB) *Metrics {
 	return m
 }
 
-func (m *Metrics) setSnapshot(*Snapshot) {}
-
 func (m *Metrics) cacheResult(res cache.Result, status int) {
 	switch {
 	case status >= 400 || res == cache.ResultError:

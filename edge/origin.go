@@ -111,6 +111,29 @@ func retryStaleConn(req *fasthttp.Request, attempts int, err error) (bool, bool)
 	return false, errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
+// retain drops the pools no origin of s uses (after a reload changed or
+// removed origins) and closes their idle connections; requests still in
+// flight on an old snapshot keep working, their connections close when
+// they finish.
+func (p *pools) retain(s *Snapshot) {
+	keep := map[*fasthttp.HostClient]bool{}
+	for _, d := range s.dists {
+		for _, b := range d.behaviors {
+			for _, o := range b.target.members {
+				keep[o.client] = true
+			}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, c := range p.clients {
+		if !keep[c] {
+			delete(p.clients, k)
+			c.CloseIdleConnections()
+		}
+	}
+}
+
 // closeIdle closes the idle connections of every pool.
 func (p *pools) closeIdle() {
 	p.mu.Lock()
