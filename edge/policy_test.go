@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard/switchyard/config"
 )
 
 func TestViewerProtocolPolicy(t *testing.T) {
@@ -209,5 +211,34 @@ func TestRequestHopByHop(t *testing.T) {
 	te.get(t, "/h", "Connection", "X-A", "X-A", "1", "X-B", "2")
 	if h := o.last().Header; h.Get("X-A") != "" || h.Get("X-B") != "2" {
 		t.Fatalf("origin saw %v", h)
+	}
+}
+
+// TestSwapSnapshot: a new snapshot takes effect for the next request; the
+// old origin's pool is dropped.
+func TestSwapSnapshot(t *testing.T) {
+	a := newOrigin(t, reply(200, "A", "Cache-Control", "no-store"))
+	b := newOrigin(t, reply(200, "B", "Cache-Control", "no-store"))
+	te := startEdge(t, siteYAML(a.URL, ""), edgeOpt{})
+	if got := te.get(t, "/s").Body; got != "A" {
+		t.Fatalf("before swap: %q", got)
+	}
+	cfg, err := config.ParseEdge(t.TempDir()+"/e.yaml", []byte(siteYAML(b.URL, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := te.e.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	te.e.Swap(snap)
+	if got := te.get(t, "/s").Body; got != "B" {
+		t.Fatalf("after swap: %q", got)
+	}
+	te.e.pools.mu.Lock()
+	n := len(te.e.pools.clients)
+	te.e.pools.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d pools after the swap, want 1", n)
 	}
 }
