@@ -431,3 +431,35 @@ distributions:
 		t.Fatalf("kept listener: %d", code)
 	}
 }
+
+// TestAdminToken: with admin.token set every admin call but the probes
+// needs the bearer token; the config endpoint never shows it.
+func TestAdminToken(t *testing.T) {
+	origin := startTestOrigin(t)
+	path := filepath.Join(t.TempDir(), "edge.yaml")
+	cfg := fmt.Sprintf(`admin: {address: "127.0.0.1:0", token: s3cr3t-token}
+listeners: [{protocol: HTTP, address: "127.0.0.1:0"}]
+distributions:
+  - name: d
+    origins: [{id: o, url: "http://%s", custom_headers: {X-Origin-Verify: origin-secret}}]
+    default_cache_behavior: {target_origin: o}
+`, origin)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startRun(t, "-config", path, "-log-level", "warn")
+	admin := "http://" + r.a.adminAddr()
+	if code, _, _ := fetch(t, "GET", admin+"/api/v1/cache", ""); code != 401 {
+		t.Fatalf("no token: %d", code)
+	}
+	if code, _, _ := fetch(t, "POST", admin+"/api/v1/distributions/d/invalidations", `{"paths":["/*"]}`, "Authorization", "Bearer wrong"); code != 401 {
+		t.Fatalf("wrong token: %d", code)
+	}
+	if code, _, _ := fetch(t, "GET", admin+"/healthz", ""); code != 200 {
+		t.Fatalf("healthz: %d", code)
+	}
+	code, _, body := fetch(t, "GET", admin+"/api/v1/config", "", "Authorization", "Bearer s3cr3t-token")
+	if code != 200 || strings.Contains(body, "s3cr3t-token") || strings.Contains(body, "origin-secret") {
+		t.Fatalf("config: %d %s", code, body)
+	}
+}
