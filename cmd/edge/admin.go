@@ -32,6 +32,15 @@ func (a *app) startAdmin(addr string) error {
 	mux.HandleFunc("GET /api/v1/cache", func(w http.ResponseWriter, _ *http.Request) { obs.WriteJSON(w, 200, a.e.CacheStats()) })
 	mux.HandleFunc("POST /api/v1/distributions/{name}/invalidations", a.apiInvalidate)
 	mux.HandleFunc("GET /{$}", a.statusPage)
+	methodNotAllowed := func(allow string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			obs.WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
+		}
+	}
+	mux.Handle("/api/v1/distributions/{name}/invalidations", methodNotAllowed("POST"))
+	mux.Handle("/api/v1/cache", methodNotAllowed("GET"))
+	mux.Handle("/api/v1/config", methodNotAllowed("GET"))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		obs.WriteError(w, http.StatusNotFound, "no such admin resource "+r.URL.Path)
 	})

@@ -152,6 +152,9 @@ func TestEmbeddedDefault(t *testing.T) {
 	if code, _, _ = fetch(t, "POST", adminURL+"/api/v1/distributions/nope/invalidations", `{"paths":["/*"]}`); code != 404 {
 		t.Fatalf("unknown distribution: %d", code)
 	}
+	if code, _, _ = fetch(t, "GET", adminURL+"/api/v1/distributions/demo/invalidations", ""); code != 405 {
+		t.Fatalf("GET on invalidations: %d", code)
+	}
 	if code, _, _ = fetch(t, "POST", adminURL+"/api/v1/distributions/demo/invalidations", `{"paths":`); code != 400 {
 		t.Fatalf("bad body: %d", code)
 	}
