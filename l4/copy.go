@@ -81,6 +81,10 @@ var spliceSwitches atomic.Uint64
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
 
+// tlsBufs serve TLS sources: a TLS read returns at most one record (16 KiB
+// of plaintext), and the buffer is held while the read waits.
+var tlsBufs = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
 // direction copies one way of a flow. The read deadline of src is set
 // every interval (idle_timeout/8); a read that times out having moved
 // nothing for a whole idle timeout marks the direction idle. The flow is
@@ -260,8 +264,8 @@ func (d *direction) drainProxyBuffer() (int64, error) {
 
 // copyGeneric copies through a pooled buffer (TLS sources).
 func (d *direction) copyGeneric() (int64, error) {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
+	bp := tlsBufs.Get().(*[]byte)
+	defer tlsBufs.Put(bp)
 	buf := *bp
 	var n int64
 	for {

@@ -157,11 +157,17 @@ func (p *Proxy) serveConn(c net.Conn) {
 	ctr.ActiveFlows.Add(1)
 	defer func() {
 		ctr.ActiveFlows.Add(-1)
-		f.rec.Duration = time.Since(f.rec.Start)
+		p.untrack(f)
+		// Every path here has closed both sockets. Marking the flow dead
+		// under its lock stops a late kill (Close, termination) from
+		// writing the record while it is read below.
+		f.mu.Lock()
+		f.dead.Store(true)
 		if f.rec.CloseReason == "" {
 			f.rec.CloseReason = ReasonError
 		}
-		p.untrack(f)
+		f.mu.Unlock()
+		f.rec.Duration = time.Since(f.rec.Start)
 		if cfg.OnFlow != nil {
 			cfg.OnFlow(&f.rec)
 		}
