@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -464,5 +465,20 @@ distributions:
 	code, _, body := fetch(t, "GET", admin+"/api/v1/config", "", "Authorization", "Bearer s3cr3t-token")
 	if code != 200 || strings.Contains(body, "s3cr3t-token") || strings.Contains(body, "origin-secret") {
 		t.Fatalf("config: %d %s", code, body)
+	}
+}
+
+// TestPortInUse: a busy listener address is one clear line naming the key
+// to change, exit 1.
+func TestPortInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var out, errb lockedBuf
+	code := runServe([]string{"-http", busy.Addr().String(), "-admin", "127.0.0.1:0"}, &out, &errb, &hooks{signals: make(chan os.Signal)})
+	if code != 1 || !strings.Contains(errb.String(), "change it with -http") || strings.Count(strings.TrimSpace(errb.String()), "\n") != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
 }
