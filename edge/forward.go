@@ -207,7 +207,7 @@ func (r *request) appendViewerHeader(dst []byte, name string) ([]byte, bool) {
 		}
 		return append(dst, "http"...), true
 	case "CloudFront-Viewer-Http-Version":
-		if r.ctx.Request.Header.IsHTTP11() {
+		if r.v.http11 {
 			return append(dst, "1.1"...), true
 		}
 		return append(dst, "1.0"...), true
@@ -221,7 +221,7 @@ func (r *request) appendViewerHeader(dst []byte, name string) ([]byte, bool) {
 		}
 		return geo.AppendViewerTLS(dst, v, c, h), true
 	}
-	d := geo.ClassifyUA(r.ctx.Request.Header.UserAgent())
+	d := geo.ClassifyUA(r.v.hdr.UserAgent())
 	return d.Header(dst, []byte(name))
 }
 
@@ -229,7 +229,7 @@ func (r *request) appendViewerHeader(dst []byte, name string) ([]byte, bool) {
 // headers the edge adds (X-Forwarded-For, Via, request id, Accept-Encoding,
 // CloudFront-*), as name/value string pairs copied out of the request.
 func (r *request) originHeaders(enc cache.Encoding, cacheable bool) []string {
-	h := &r.ctx.Request.Header
+	h := r.v.hdr
 	b := r.beh
 	out := make([]string, 0, 16)
 	conn := h.Peek("Connection")

@@ -29,6 +29,8 @@ type request struct {
 	dist *Distribution
 	beh  *Behavior
 
+	v view
+
 	start         time.Time
 	peer          netip.AddrPort
 	viewer        netip.Addr
@@ -53,6 +55,26 @@ type request struct {
 
 	keyBuf  []byte
 	scratch []byte
+}
+
+// view is the small picture of the viewer request the phases read
+// (STYLE.md §4), filled once per request by the front end (fill, for
+// fasthttp). The byte slices point into the server's buffers and are valid
+// only while the handler runs. Header lookups still go to the fasthttp
+// request header: an HTTP/2 front end will need a header type of its own
+// behind hdr.
+type view struct {
+	method, host, path, requestURI, query []byte
+	hdr                                   *fasthttp.RequestHeader
+	http11, get, head                     bool
+	bodyLen                               int // Content-Length; -1 chunked; 0 or -2 none
+}
+
+func (v *view) fill(ctx *fasthttp.RequestCtx) {
+	h := &ctx.Request.Header
+	*v = view{method: ctx.Method(), host: ctx.Host(), path: ctx.Path(), requestURI: h.RequestURI(),
+		query: ctx.URI().QueryString(), hdr: h, http11: h.IsHTTP11(), get: ctx.IsGet(), head: ctx.IsHead(),
+		bodyLen: h.ContentLength()}
 }
 
 func (e *Edge) serve(ctx *fasthttp.RequestCtx, l *listener) {
@@ -90,13 +112,14 @@ func (r *request) run() {
 // (the right-most untrusted X-Forwarded-For entry when the peer is a
 // trusted proxy), and the request id.
 func (r *request) viewerPhase() {
+	r.v.fill(r.ctx)
 	if a, ok := r.ctx.RemoteAddr().(*net.TCPAddr); ok {
 		ip, _ := netip.AddrFromSlice(a.IP)
 		r.peer = netip.AddrPortFrom(ip.Unmap(), uint16(a.Port))
 	}
 	r.viewer = r.peer.Addr()
 	if len(r.l.trusted) > 0 {
-		if xff := r.ctx.Request.Header.Peek("X-Forwarded-For"); len(xff) > 0 {
+		if xff := r.v.hdr.Peek("X-Forwarded-For"); len(xff) > 0 {
 			v := geo.ClientFromXFF(r.viewer, xff, r.l.trusted)
 			if v.IsValid() && v != r.viewer {
 				r.viewer, r.viewerFromXFF = v, true
@@ -118,12 +141,12 @@ func (r *request) distributionPhase() bool {
 		r.errorPage(503, "The edge has no configuration yet.", "Error")
 		return false
 	}
-	r.dist = r.snap.distribution(r.ctx.Host())
+	r.dist = r.snap.distribution(r.v.host)
 	if r.dist == nil {
 		r.errorPage(403, "Bad request.", "InvalidRequest")
 		return false
 	}
-	r.beh = r.dist.behavior(r.ctx.Path())
+	r.beh = r.dist.behavior(r.v.path)
 	return true
 }
 
@@ -135,18 +158,18 @@ func (r *request) protocolPhase() bool {
 		r.errorPage(403, "Bad request.", "InvalidRequest")
 		return false
 	}
-	m := r.ctx.Method()
+	m := r.v.method
 	status := 301
 	if string(m) != "GET" && string(m) != "HEAD" {
-		if !r.ctx.Request.Header.IsHTTP11() {
+		if !r.v.http11 {
 			r.errorPage(403, "Bad request.", "InvalidRequest")
 			return false
 		}
 		status = 307
 	}
 	loc := append(r.scratch[:0], "https://"...)
-	loc = append(loc, r.ctx.Host()...)
-	loc = append(loc, r.ctx.Request.Header.RequestURI()...)
+	loc = append(loc, r.v.host...)
+	loc = append(loc, r.v.requestURI...)
 	r.ctx.Response.Header.SetBytesV("Location", loc)
 	r.ctx.Response.Header.SetContentType("text/html")
 	r.ctx.SetStatusCode(status)
@@ -156,11 +179,11 @@ func (r *request) protocolPhase() bool {
 }
 
 func (r *request) methodPhase() bool {
-	if methodBit(r.ctx.Method())&r.beh.allowed == 0 {
+	if methodBit(r.v.method)&r.beh.allowed == 0 {
 		r.errorPage(403, methodNotAllowed, "InvalidRequestMethod")
 		return false
 	}
-	if r.ctx.IsGet() && (r.ctx.Request.Header.ContentLength() > 0 || r.ctx.Request.Header.ContentLength() == -1) {
+	if r.v.get && (r.v.bodyLen > 0 || r.v.bodyLen == -1) {
 		r.errorPage(403, "Bad request.", "InvalidRequest")
 		return false
 	}
@@ -189,27 +212,26 @@ func (r *request) geoPhase() bool {
 }
 
 func (r *request) signaturePhase() bool {
-	h := &r.ctx.Request.Header
-	r.query = r.ctx.URI().QueryString()
-	if c := h.Peek("Cookie"); len(c) > 0 {
+	r.query = r.v.query
+	if c := r.v.hdr.Peek("Cookie"); len(c) > 0 {
 		r.cookieBuf = append(r.cookieBuf[:0], c...)
 		r.cookie = r.cookieBuf
 	}
 	if r.beh.trusted == nil {
 		return true
 	}
-	rawPath, rawQuery := splitRequestURI(h.RequestURI())
+	rawPath, rawQuery := splitRequestURI(r.v.requestURI)
 	if disguised(rawPath) {
 		// The resource is checked against the path the request is routed,
 		// keyed and forwarded by, so that "/public/..%2fprivate/x" cannot
 		// borrow a "/public/*" signature (hardening.md §4.4, §4.5).
-		rawPath = appendQuotedPath(r.scratch[:0], r.ctx.Path())
+		rawPath = appendQuotedPath(r.scratch[:0], r.v.path)
 	}
 	scheme := "http"
 	if r.l.tls {
 		scheme = "https"
 	}
-	res, err := r.beh.trusted.Verify(&signing.Request{Scheme: scheme, Host: b2s(r.ctx.Host()),
+	res, err := r.beh.trusted.Verify(&signing.Request{Scheme: scheme, Host: b2s(r.v.host),
 		RawPath: b2s(rawPath), RawQuery: b2s(rawQuery), Cookies: b2s(r.cookie), ClientIP: r.viewer})
 	if err != nil {
 		var se *signing.Error
@@ -293,17 +315,17 @@ func indexOf(b []byte, s string) int {
 // cachePhase answers from the cache or the origin.
 func (r *request) cachePhase() {
 	b := r.beh
-	method := b2s(r.ctx.Method())
+	method := b2s(r.v.method)
 	if !cache.CacheableMethod(method, b.cacheOp) {
 		r.passThrough(r.spec(cache.Identity, false))
 		return
 	}
-	ae := r.ctx.Request.Header.Peek("Accept-Encoding")
-	if !r.ctx.Request.Header.IsHTTP11() {
+	ae := r.v.hdr.Peek("Accept-Encoding")
+	if !r.v.http11 {
 		ae = nil // CloudFront never compresses for HTTP/1.0 viewers
 	}
-	key, enc := b.key.AppendKey(r.keyBuf[:0], r.dist.Name, &cache.Request{Method: method, Path: r.ctx.Path(),
-		Query: r.query, Cookie: r.cookie, AcceptEncoding: ae, Header: &r.ctx.Request.Header})
+	key, enc := b.key.AppendKey(r.keyBuf[:0], r.dist.Name, &cache.Request{Method: method, Path: r.v.path,
+		Query: r.query, Cookie: r.cookie, AcceptEncoding: ae, Header: r.v.hdr})
 	r.keyBuf = key
 	if e, st := r.e.store.Get(key); st == cache.Fresh {
 		r.writeEntry(e, cache.ResultHit)
@@ -329,7 +351,7 @@ func (r *request) cachePhase() {
 // spec copies what the origin request needs out of the viewer request.
 func (r *request) spec(enc cache.Encoding, cacheable bool) *originSpec {
 	b := r.beh
-	uri := appendQuotedPath(r.scratch[:0], r.ctx.Path())
+	uri := appendQuotedPath(r.scratch[:0], r.v.path)
 	if len(r.query) > 0 {
 		n := len(uri)
 		uri = append(uri, '?')
@@ -339,7 +361,7 @@ func (r *request) spec(enc cache.Encoding, cacheable bool) *originSpec {
 		}
 	}
 	uriStr := string(uri)
-	s := &originSpec{target: b.target, method: string(r.ctx.Method()), uri: uriStr,
+	s := &originSpec{target: b.target, method: string(r.v.method), uri: uriStr,
 		headers: r.originHeaders(enc, cacheable), maxObj: r.e.store.MaxObjectSize(), m: r.e.m, now: r.e.now}
 	switch s.method {
 	case "GET", "HEAD", "OPTIONS":
@@ -351,7 +373,7 @@ func (r *request) spec(enc cache.Encoding, cacheable bool) *originSpec {
 		s.method = "GET"
 	}
 	if b.fwd.host {
-		s.host = string(r.ctx.Host())
+		s.host = string(r.v.host)
 	}
 	if !cacheable {
 		s.body = append([]byte(nil), r.ctx.Request.Body()...)
@@ -398,7 +420,7 @@ func (r *request) passThrough(s *originSpec) {
 	if r.status >= 400 {
 		r.result = "Error"
 	}
-	if r.ctx.IsHead() {
+	if r.v.head {
 		cl := resp.Header.ContentLength()
 		resp.CloseBodyStream() //nolint:errcheck // a HEAD answer has no body
 		fasthttp.ReleaseResponse(resp)
@@ -461,7 +483,7 @@ func (r *request) customErrorPhase() {
 	saved := r.beh
 	r.beh = pb
 	key, enc := pb.key.AppendKey(r.keyBuf[:0], r.dist.Name, &cache.Request{Method: "GET", Path: []byte(ce.pagePath),
-		Header: &r.ctx.Request.Header})
+		Header: r.v.hdr})
 	r.keyBuf = key
 	s := r.spec(enc, true)
 	s.method = "GET"

@@ -27,7 +27,7 @@ func (r *request) writeEntry(e *cache.Entry, res cache.Result) {
 // (custom error responses).
 func (r *request) writeEntryStatus(e *cache.Entry, status int) {
 	rs := &r.ctx.Response
-	h := &r.ctx.Request.Header
+	h := r.v.hdr
 	var vary []byte
 	// Stored names are already canonical (responseFields): skip fasthttp's
 	// normalisation of each one.
@@ -60,7 +60,7 @@ func (r *request) writeEntryStatus(e *cache.Entry, status int) {
 		r.status = code
 		return
 	}
-	if code >= 200 && code < 300 && (r.ctx.IsGet() || r.ctx.IsHead()) {
+	if code >= 200 && code < 300 && (r.v.get || r.v.head) {
 		if e.NotModified(h.Peek("If-None-Match"), h.Peek("If-Modified-Since")) {
 			rs.SetStatusCode(304)
 			rs.SkipBody = true
