@@ -352,6 +352,7 @@ func TestDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan int, 1)
+	before := slowStarted.Load()
 	go func() {
 		resp, err := client.Get(u)
 		if err != nil {
@@ -361,7 +362,7 @@ func TestDrain(t *testing.T) {
 		resp.Body.Close()
 		got <- resp.StatusCode
 	}()
-	for deadline := time.Now().Add(5 * time.Second); slowStarted.Load() == 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); slowStarted.Load() == before && time.Now().Before(deadline); {
 		time.Sleep(2 * time.Millisecond)
 	}
 	r.sigs <- syscall.SIGTERM
