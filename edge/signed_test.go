@@ -205,3 +205,65 @@ func TestSignedIPCondition(t *testing.T) {
 		t.Fatalf("origin hits %d, want 1", o.Hits())
 	}
 }
+
+// TestSignedKeyGroupsAndPrecedence: a key from a group the behaviour does
+// not trust is InvalidKey; with signing parameters in the URL the cookies
+// are ignored, even valid ones.
+func TestSignedKeyGroupsAndPrecedence(t *testing.T) {
+	o := newOrigin(t, reply(200, "secret", "Cache-Control", "no-store"))
+	rsaPub, _ := filepath.Abs("testdata/rsa_pub.pem")
+	ecPub, _ := filepath.Abs("testdata/ec_pub.pem")
+	te := startEdge(t, `
+listeners: [{address: "127.0.0.1:0"}]
+key_groups:
+  - {name: main, keys: [{id: `+testKeyID+`, public_key: "`+rsaPub+`"}]}
+  - {name: other, keys: [{id: KECOTHER, public_key: "`+ecPub+`"}]}
+distributions:
+  - name: site
+    origins: [{id: app, url: "`+o.URL+`"}]
+    default_cache_behavior: {target_origin: app, trusted_key_groups: [main]}
+`, edgeOpt{})
+	ecPEM, err := os.ReadFile("testdata/ec_pkcs8.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := signing.ParsePrivateKeyPEM(ecPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecSigner, err := signing.NewURLSigner("KECOTHER", ecKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + te.addr + "/doc"
+	wrongGroup, err := ecSigner.Sign(base, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := te.get(t, strings.TrimPrefix(wrongGroup, "http://"+te.addr)); a.Status != 403 || !strings.Contains(a.Body, "InvalidKey") {
+		t.Fatalf("untrusted group: %d %q", a.Status, a.Body)
+	}
+
+	cookies, err := awssign.NewCookieSigner(testKeyID, testRSAKey(t)).Sign(base, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jar []string
+	for _, c := range cookies {
+		jar = append(jar, c.Name+"="+c.Value)
+	}
+	good := strings.Join(jar, "; ")
+	if a := te.get(t, "/doc?Expires=1&Signature=AAAA&Key-Pair-Id="+testKeyID, "Cookie", good); a.Status != 403 {
+		t.Fatalf("bad URL with good cookies: %d", a.Status)
+	}
+	if a := te.get(t, "/doc", "Cookie", good); a.Status != 200 {
+		t.Fatalf("good cookies: %d %q", a.Status, a.Body)
+	}
+	signed, _ := awssign.NewURLSigner(testKeyID, testRSAKey(t)).Sign(base, time.Now().Add(time.Hour))
+	if a := te.get(t, strings.TrimPrefix(signed, "http://"+te.addr), "Cookie", "CloudFront-Key-Pair-Id=KBAD; CloudFront-Signature=x"); a.Status != 200 {
+		t.Fatalf("good URL with bad cookies: %d %q", a.Status, a.Body)
+	}
+	if o.Hits() != 2 {
+		t.Fatalf("origin hits %d, want 2", o.Hits())
+	}
+}
