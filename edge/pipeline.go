@@ -75,6 +75,9 @@ func (v *view) fill(ctx *fasthttp.RequestCtx) {
 	*v = view{method: ctx.Method(), host: ctx.Host(), path: ctx.Path(), requestURI: h.RequestURI(),
 		query: ctx.URI().QueryString(), hdr: h, http11: h.IsHTTP11(), get: ctx.IsGet(), head: ctx.IsHead(),
 		bodyLen: h.ContentLength()}
+	if n := len(ctx.Request.Body()); n > 0 && v.bodyLen <= 0 {
+		v.bodyLen = n // a chunked body already read
+	}
 }
 
 func (e *Edge) serve(ctx *fasthttp.RequestCtx, l *listener) {

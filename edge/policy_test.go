@@ -1,7 +1,10 @@
 package edge
 
 import (
+	"bufio"
 	"encoding/json"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -241,4 +244,50 @@ func TestSwapSnapshot(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d pools after the swap, want 1", n)
 	}
+}
+
+// TestHostileRequests: malformed and disguised requests never crash the
+// edge or get a 5xx, and disguised paths reach the origin only in their
+// canonical form.
+func TestHostileRequests(t *testing.T) {
+	o := newOrigin(t, reply(200, "ok", "Cache-Control", "max-age=60"))
+	te := startEdge(t, siteYAML(o.URL, "      cache_key: {query_strings: all}\n"), edgeOpt{})
+	reqs := []string{
+		"GET /a/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /a%2f..%2f..%2fadmin HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /%00%0d%0aX-Injected:%20yes HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET http://evil.example/abs?x=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /dup HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+		"GET /te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n",
+		"GET /tebody HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /h HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n",
+		"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+		"\r\n\r\n",
+	}
+	for _, req := range reqs {
+		c, err := net.DialTimeout("tcp", te.addr, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		_, _ = c.Write([]byte(req))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err == nil && resp.StatusCode >= 500 {
+			t.Errorf("%q: %d", req[:min(len(req), 60)], resp.StatusCode)
+		}
+	}
+	o.mu.Lock()
+	for _, s := range o.reqs {
+		if strings.Contains(s.URI, "tebody") {
+			t.Errorf("a GET with a chunked body reached the origin")
+		}
+		if strings.Contains(s.URI, "..") || strings.Contains(strings.ToLower(s.URI), "%2f") || strings.ContainsAny(s.URI, "\r\n") || s.Header.Get("X-Injected") != "" {
+			t.Errorf("origin saw a non-canonical request: %q", s.URI)
+		}
+	}
+	o.mu.Unlock()
+	wantStatus(t, te.get(t, "/still-alive"), 200, "")
 }
