@@ -5,7 +5,10 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -358,5 +361,22 @@ func TestResponseHopByHop(t *testing.T) {
 			t.Fatalf("viewer got %v", a.Header)
 		}
 		te.wait()
+	}
+}
+
+// TestHTTPSOrigin: an https:// origin is reached over TLS.
+func TestHTTPSOrigin(t *testing.T) {
+	var sni atomic.Value
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sni.Store(r.TLS != nil)
+		w.Header().Set("Cache-Control", "max-age=60")
+		fmt.Fprint(w, "over tls")
+	}))
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	te := startEdge(t, siteYAML(srv.URL, ""), edgeOpt{})
+	a := te.get(t, "/tls")
+	if a.Status != 200 || a.Body != "over tls" || sni.Load() != true {
+		t.Fatalf("https origin: %d %q", a.Status, a.Body)
 	}
 }

@@ -243,6 +243,9 @@ func (s *originSpec) build(req *fasthttp.Request, o *origin, v cache.Validators)
 	req.Header.DisableNormalizing()
 	req.Header.SetMethod(s.method)
 	req.SetRequestURI(o.prefix + s.uri)
+	if o.client.IsTLS {
+		req.URI().SetScheme("https")
+	}
 	req.UseHostHeader = true
 	if s.host != "" {
 		req.Header.SetHost(s.host)

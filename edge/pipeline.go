@@ -393,7 +393,11 @@ func (r *request) originFailed(err error) {
 		status, detail = le.Status, le.Reason
 	}
 	r.e.log.Warn("origin request", "target", r.beh.target.id, "client_ip", r.viewer.String(), "status", status, "err", err)
-	r.errorPage(status, "We can't connect to the server for this app or website at this time.", detail)
+	reason := "The edge could not get an answer from the origin."
+	if status == 504 {
+		reason = "The origin did not answer in time."
+	}
+	r.errorPage(status, reason, detail)
 }
 
 // passThrough streams an uncached answer: methods that are not cached,
