@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -222,6 +223,15 @@ type idleConn struct {
 const deadlineSlack = 250 * time.Millisecond
 
 func (c *idleConn) Read(p []byte) (int, error) {
+	if !c.readSinceWrite {
+		// The first read after a request went out: the target cannot have
+		// answered yet, so reading now would fail with EAGAIN and park.
+		// Letting the other requests run first usually finds the answer
+		// there (one read syscall and one netpoll wake-up fewer per
+		// request under load); with nothing else to run, this returns at
+		// once.
+		runtime.Gosched()
+	}
 	c.readSinceWrite = true
 	if d := time.Now().Add(c.read); d.Sub(c.rdl) > deadlineSlack {
 		c.rdl = d
