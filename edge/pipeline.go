@@ -82,11 +82,17 @@ func (v *view) fill(ctx *fasthttp.RequestCtx) {
 
 func (e *Edge) serve(ctx *fasthttp.RequestCtx, l *listener) {
 	r := e.reqs.Get().(*request)
+	e.serveWith(ctx, l, r)
+	e.reqs.Put(r)
+}
+
+// serveWith runs the pipeline with r as the per-request context, keeping
+// r's buffers.
+func (e *Edge) serveWith(ctx *fasthttp.RequestCtx, l *listener, r *request) {
 	*r = request{e: e, ctx: ctx, l: l, snap: e.snap.Load(), start: time.Now(),
 		keyBuf: r.keyBuf[:0], scratch: r.scratch[:0], cookieBuf: r.cookieBuf[:0], queryBuf: r.queryBuf[:0]}
 	r.run()
 	r.ctx = nil
-	e.reqs.Put(r)
 }
 
 // run is the edge pipeline: the fixed phase order of STYLE.md §4 and
