@@ -135,6 +135,13 @@ target_groups:
 	path := writeFile(t, dir, "lb.yaml", cfg("350s"))
 	r := startInProcess(t, "-config", path)
 	stream := r.listener("stream")
+	// Flows spread over the healthy targets: wait until both passed their
+	// first check, or the first to pass takes every flow meanwhile.
+	eventually(t, 15*time.Second, "both TCP targets healthy", func() bool {
+		g := r.app.reg.Lookup("db")
+		v := g.View()
+		return len(v.Routable) == 2 && !v.FailOpen && v.Routable[0].State().String() == "healthy" && v.Routable[1].State().String() == "healthy"
+	})
 
 	seen := map[string]int{}
 	for i := range 12 {
