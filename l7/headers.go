@@ -20,6 +20,44 @@ var hopByHop = [...]string{
 // maxXFFAddresses is ALB's limit; more gets 463.
 const maxXFFAddresses = 30
 
+// isHopByHop reports whether name is one of hopByHop (any case).
+func isHopByHop(name []byte) bool {
+	for _, n := range hopByHop {
+		if len(n) == len(name) && equalFold(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// rawHasHopByHop reports whether a raw header block ("Name: value\r\n"
+// lines) holds a hop-by-hop field or Expect. Most requests hold none, and
+// one pass over the names is much cheaper than a Del per name.
+func rawHasHopByHop(raw []byte) bool {
+	for len(raw) > 0 {
+		line := raw
+		if i := indexCRLF(raw); i >= 0 {
+			line, raw = raw[:i], raw[i+2:]
+		} else {
+			raw = nil
+		}
+		if k := indexByte(line, ':'); k > 0 && (isHopByHop(line[:k]) || equalFold(line[:k], "Expect")) {
+			return true
+		}
+	}
+	return false
+}
+
+// responseHasHopByHop is rawHasHopByHop for a parsed response header.
+func responseHasHopByHop(h *fasthttp.ResponseHeader) bool {
+	for k := range h.All() {
+		if isHopByHop(k) {
+			return true
+		}
+	}
+	return false
+}
+
 // stripRequestHopByHop removes the hop-by-hop fields of h, and every field
 // named in its Connection header, without allocating. fasthttp keeps
 // Connection: close as a flag rather than a field; the caller decides the

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/switchyard/switchyard/config"
 )
 
@@ -173,5 +175,34 @@ func TestXFFFromIPv6Client(t *testing.T) {
 	}
 	if rec := h.obs.last(t); rec.Client.Addr().String() != "::1" {
 		t.Fatalf("record client %v", rec.Client)
+	}
+}
+
+// The one-pass presence checks that let the common request skip the Del
+// calls must see every hop-by-hop field, in any case.
+func TestHopByHopPresence(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"Host: a\r\nAccept: */*\r\n":                   false,
+		"Host: a\r\nkeep-alive: 5\r\n":                 true,
+		"Host: a\r\nCONNECTION: close\r\n":             true,
+		"Host: a\r\nExpect: 100-continue\r\n":          true,
+		"Host: a\r\nte: trailers\r\nX: y":              true,
+		"Host: a\r\nX-Upgrade: no\r\nTEX: y\r\n":       false,
+		"Proxy-Authorization: Basic x\r\n":             true,
+		"Host: a\r\nTransfer-Encoding: chunked\r\n":    true,
+		"Host: a\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n": false,
+	} {
+		if got := rawHasHopByHop([]byte(raw)); got != want {
+			t.Errorf("rawHasHopByHop(%q) = %v", raw, got)
+		}
+	}
+	var h fasthttp.ResponseHeader
+	h.Set("X-Keep", "1")
+	if responseHasHopByHop(&h) {
+		t.Fatal("plain response seen as hop-by-hop")
+	}
+	h.Set("Keep-Alive", "timeout=5")
+	if !responseHasHopByHop(&h) {
+		t.Fatal("Keep-Alive missed")
 	}
 }

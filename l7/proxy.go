@@ -39,7 +39,9 @@ type exchange struct {
 	upgrade   bool
 	closeTgt  bool
 	tSent     time.Time
-	tHeaders  time.Time
+	// hasXFF is true when the client sent an X-Forwarded-For field.
+	hasXFF   bool
+	tHeaders time.Time
 
 	reqBody  bodyReader
 	respBody bodyStream
@@ -164,7 +166,8 @@ func (x *exchange) serve() {
 		x.fail(405, ReasonTrace)
 		return
 	}
-	if countXFF(v) > maxXFFAddresses {
+	x.hasXFF = v.Header("X-Forwarded-For", func([]byte) bool { return true })
+	if x.hasXFF && countXFF(v) > maxXFFAddresses {
 		x.fail(463, ReasonTooManyXFF)
 		return
 	}
@@ -262,7 +265,13 @@ func (x *exchange) forward(f *forwardAction, now time.Time) {
 	for attempt := 0; ; attempt++ {
 		b.t.Acquire()
 		x.rec.Target = b.t.Addr
-		x.tSent = time.Now()
+		if x.reqBody.n > 0 || attempt > 0 {
+			x.tSent = time.Now()
+		} else {
+			// Nothing was waited for since arrival but microseconds of
+			// routing; the log shows milliseconds: save a clock read.
+			x.tSent = x.rec.Received
+		}
 		err := x.roundTrip(b)
 		if err == nil {
 			x.b, x.acquired = b, true
@@ -350,8 +359,10 @@ func (x *exchange) buildRequest(tg *TargetGroup) error {
 	in := &ctx.Request.Header
 	req := &x.req
 	in.CopyTo(&req.Header)
-	stripRequestHopByHop(&req.Header, in.Peek("Connection"))
-	req.Header.Del("Expect") // answered with 100 Continue by the server
+	if rawHasHopByHop(x.view.RawHeaders) {
+		stripRequestHopByHop(&req.Header, in.Peek("Connection"))
+		req.Header.Del("Expect") // answered with 100 Continue by the server
+	}
 	if x.verdict.dropSuspicious {
 		dropSuspicious(&req.Header, x.view.RawHeaders)
 	}
@@ -372,10 +383,14 @@ func (x *exchange) buildRequest(tg *TargetGroup) error {
 	switch x.r.xff {
 	case xffAppend:
 		x.xff = appendXFF(x.xff[:0], &x.view, x.r.xffPort)
-		req.Header.Del("X-Forwarded-For")
+		if x.hasXFF {
+			req.Header.Del("X-Forwarded-For")
+		}
 		req.Header.SetBytesV("X-Forwarded-For", x.xff)
 	case xffRemove:
-		req.Header.Del("X-Forwarded-For")
+		if x.hasXFF {
+			req.Header.Del("X-Forwarded-For")
+		}
 	}
 	if x.view.TLS.On || x.r.https {
 		req.Header.Set("X-Forwarded-Proto", "https")
@@ -497,7 +512,9 @@ func (x *exchange) respond() {
 			out.Header.AddBytesKV(k, v)
 		}
 	}
-	stripResponseHopByHop(&out.Header, in.Peek("Connection"))
+	if responseHasHopByHop(in) {
+		stripResponseHopByHop(&out.Header, in.Peek("Connection"))
+	}
 	out.Header.ResetConnectionClose()
 	if ctx.Request.Header.ConnectionClose() || x.closeTgt {
 		ctx.SetConnectionClose()
@@ -631,18 +648,15 @@ type bodyReader struct {
 	idle      time.Duration
 	n         int64
 	clientErr error
-	dl        time.Time
+	dl        idleDeadline
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	if b.r == nil {
 		return 0, io.EOF
 	}
-	if b.conn != nil {
-		if d := time.Now().Add(b.idle); d.Sub(b.dl) > deadlineSlack {
-			b.dl = d
-			_ = b.conn.SetReadDeadline(d)
-		}
+	if b.conn != nil && b.dl.due() {
+		_ = b.conn.SetReadDeadline(b.dl.next(b.idle))
 	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)
@@ -662,7 +676,7 @@ type bodyStream struct {
 	idle time.Duration
 	n    int64
 	done bool
-	dl   time.Time
+	dl   idleDeadline
 	// readErr is the target-side error that cut the body, if any; eof is
 	// set once the body was read to its end.
 	readErr error
@@ -681,11 +695,8 @@ func (b *bodyStream) Read(p []byte) (int, error) {
 		default:
 		}
 	}
-	if b.conn != nil {
-		if d := time.Now().Add(b.idle); d.Sub(b.dl) > deadlineSlack {
-			b.dl = d
-			_ = b.conn.SetWriteDeadline(d)
-		}
+	if b.conn != nil && b.dl.due() {
+		_ = b.conn.SetWriteDeadline(b.dl.next(b.idle))
 	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)

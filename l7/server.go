@@ -293,7 +293,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			x.rec.ErrorReason = ReasonPanic
 			s.counters.ELB5xx.Add(1)
 		}
-		if s.draining.Load() || time.Since(ctx.ConnTime()) > s.maxConn {
+		// Measured at arrival (no clock read): a connection past its
+		// lifetime closes after this response either way.
+		if s.draining.Load() || x.rec.Received.Sub(ctx.ConnTime()) > s.maxConn {
 			ctx.SetConnectionClose()
 		}
 		if !x.streaming {

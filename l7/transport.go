@@ -210,7 +210,7 @@ var errStaleConn = errors.New("l7: pooled target connection closed or sent unsol
 type idleConn struct {
 	net.Conn
 	read, write time.Duration
-	rdl, wdl    time.Time
+	rdl, wdl    idleDeadline
 	// peek, when set, lets a reused connection be checked before a new
 	// request goes out on it; readSinceWrite marks that the next Write
 	// starts a new request.
@@ -221,6 +221,22 @@ type idleConn struct {
 
 // deadlineSlack is how far a deadline may lag behind "now + timeout".
 const deadlineSlack = 250 * time.Millisecond
+
+// idleDeadline tracks when an idle deadline was last pushed forward. The
+// check per I/O reads only the monotonic clock (time.Since of a time.Now
+// value); the wall clock is read only when the deadline actually moves.
+type idleDeadline struct{ set time.Time }
+
+// due reports whether the deadline lags behind "now + timeout" by more
+// than deadlineSlack.
+func (d *idleDeadline) due() bool { return time.Since(d.set) > deadlineSlack }
+
+// next records that the deadline moves now and returns it.
+func (d *idleDeadline) next(timeout time.Duration) time.Time {
+	now := time.Now()
+	d.set = now
+	return now.Add(timeout)
+}
 
 func (c *idleConn) Read(p []byte) (int, error) {
 	if !c.readSinceWrite {
@@ -233,9 +249,8 @@ func (c *idleConn) Read(p []byte) (int, error) {
 		runtime.Gosched()
 	}
 	c.readSinceWrite = true
-	if d := time.Now().Add(c.read); d.Sub(c.rdl) > deadlineSlack {
-		c.rdl = d
-		_ = c.Conn.SetReadDeadline(d)
+	if c.rdl.due() {
+		_ = c.Conn.SetReadDeadline(c.rdl.next(c.read))
 	}
 	return c.Conn.Read(p)
 }
@@ -247,9 +262,8 @@ func (c *idleConn) Write(p []byte) (int, error) {
 			return 0, errStaleConn
 		}
 	}
-	if d := time.Now().Add(c.write); d.Sub(c.wdl) > deadlineSlack {
-		c.wdl = d
-		_ = c.Conn.SetWriteDeadline(d)
+	if c.wdl.due() {
+		_ = c.Conn.SetWriteDeadline(c.wdl.next(c.write))
 	}
 	return c.Conn.Write(p)
 }
