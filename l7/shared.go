@@ -1,0 +1,111 @@
+package l7
+
+// Thin exported wrappers over l7's proxy machinery for the edge binary
+// (issue #6: edge shares l7's header hygiene, wildcard matcher and error
+// mapping instead of keeping copies). Each one calls the code lb's data
+// path runs; none adds behaviour of its own.
+
+import (
+	"errors"
+	"fmt"
+)
+
+// HopByHop reports whether a header field named name (any case) must not
+// cross a proxy, either way: one of the RFC 9110 §7.6.1 connection-specific
+// fields l7 strips (Connection, Keep-Alive, Proxy-Connection,
+// Proxy-Authenticate, Proxy-Authorization, TE, Trailer, Transfer-Encoding,
+// Upgrade), or a name listed in connection, the value of the message's
+// Connection field(s) (comma-separated; nil when there is none). It is the
+// test stripRequestHopByHop and stripResponseHopByHop apply, usable by a
+// proxy that copies fields one by one rather than deleting them in place,
+// and it allocates nothing.
+func HopByHop(name, connection []byte) bool {
+	if isHopByHop(name) {
+		return true
+	}
+	named := false
+	forEachToken(connection, func(tok []byte) {
+		if !named && len(tok) == len(name) && equalFold(name, string(tok)) {
+			named = true
+		}
+	})
+	return named
+}
+
+// UpstreamError maps an error of an exchange with an upstream server (a
+// target, an origin) to the one error type of the proxy path, with the
+// status the client gets and the reason for the access log: a connect
+// refused 502 (ReasonConnectRefused), a connect timeout 504
+// (ReasonConnectTimeout), a response timeout 504 (ReasonResponseTimeout), a
+// reset or early close 502 (ReasonReset), an unparsable response 502
+// (ReasonMalformedResponse), a header block over the read buffer 502
+// (ReasonResponseTooLarge), a full connection pool 503. An *Error in err's
+// chain is returned as it is. Connect failures are recognised when the
+// dialer marked them with DialError.
+func UpstreamError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	return upstreamError(err)
+}
+
+// DialError marks err as a failure of the connect step, so UpstreamError
+// reports it as a connect error (the request was certainly not sent: it
+// is Retryable). Wrap the errors of a fasthttp.HostClient's Dial with it.
+func DialError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &dialError{err: err}
+}
+
+// MaxPathPatternLen is the longest path pattern CompilePathPattern
+// accepts, CloudFront's limit on a cache behaviour's path pattern.
+const MaxPathPatternLen = 255
+
+// PathPattern is a compiled path wildcard: '*' matches any run of bytes,
+// '/' included, '?' exactly one byte, everything else itself,
+// case-sensitively, with no escapes. It is the matcher of lb's path
+// conditions. Safe for concurrent use.
+type PathPattern struct {
+	p pattern
+}
+
+// CompilePathPattern compiles s (1 to MaxPathPatternLen bytes, no control
+// characters).
+func CompilePathPattern(s string) (PathPattern, error) {
+	if s == "" {
+		return PathPattern{}, errors.New("l7: compile path pattern: empty pattern")
+	}
+	if len(s) > MaxPathPatternLen {
+		return PathPattern{}, fmt.Errorf("l7: compile path pattern %q: longer than %d characters", s, MaxPathPatternLen)
+	}
+	// compilePattern caps one condition value at ALB's 128 bytes; a longer
+	// CloudFront pattern is compiled in pieces and the operations joined.
+	// Without escapes every byte compiles to one operation on its own, so
+	// the pieces' operations are exactly the whole pattern's (a run of '*'
+	// split across pieces keeps two '*', which match the same).
+	var out pattern
+	wild := 0
+	for rest := s; len(rest) > 0; {
+		piece := rest[:min(len(rest), maxPatternLen)]
+		rest = rest[len(piece):]
+		p, w, err := compilePattern(piece, false, false)
+		if err != nil {
+			return PathPattern{}, fmt.Errorf("l7: compile path pattern %q: %w", s, err)
+		}
+		wild += w
+		out.ops = append(out.ops, p.ops...)
+	}
+	out.src = s
+	if wild == 0 {
+		out.literal, out.lit = true, s
+	}
+	return PathPattern{p: out}, nil
+}
+
+// Match reports whether path matches p. It allocates nothing.
+func (p *PathPattern) Match(path []byte) bool { return p.p.match(path) }
+
+// String returns the pattern as written.
+func (p *PathPattern) String() string { return p.p.src }

@@ -1,0 +1,101 @@
+package l7
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+func TestSharedHopByHop(t *testing.T) {
+	for _, tc := range []struct {
+		name, conn string
+		want       bool
+	}{
+		{"Connection", "", true}, {"keep-alive", "", true}, {"TRANSFER-ENCODING", "", true}, {"te", "", true},
+		{"Upgrade", "", true}, {"Proxy-Authorization", "", true}, {"Trailer", "", true},
+		{"X-Foo", "", false}, {"X-Foo", "keep-alive, x-foo", true}, {"x-foo", " X-Foo ,", true},
+		{"X-Foo", "x-foobar", false}, {"Content-Type", "close", false}, {"Expect", "", false},
+	} {
+		if got := HopByHop([]byte(tc.name), []byte(tc.conn)); got != tc.want {
+			t.Errorf("HopByHop(%q, %q) = %v, want %v", tc.name, tc.conn, got, tc.want)
+		}
+	}
+	name, conn := []byte("X-Secret"), []byte("close, X-Secret")
+	if n := testing.AllocsPerRun(100, func() { HopByHop(name, conn) }); n != 0 {
+		t.Fatalf("HopByHop allocates %v times", n)
+	}
+}
+
+func TestSharedUpstreamError(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+		reason string
+	}{
+		{"refused", DialError(refused), 502, ReasonConnectRefused},
+		{"connect timeout", DialError(fasthttp.ErrDialTimeout), 504, ReasonConnectTimeout},
+		{"response timeout", fasthttp.ErrTimeout, 504, ReasonResponseTimeout},
+		{"reset", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, 502, ReasonReset},
+		{"early close", fasthttp.ErrConnectionClosed, 502, ReasonReset},
+		{"truncated", io.ErrUnexpectedEOF, 502, ReasonReset},
+		{"malformed", errors.New("cannot find whitespace in the first line of response"), 502, ReasonMalformedResponse},
+		{"pool full", fasthttp.ErrNoFreeConns, 503, "TargetPoolExhausted"},
+	} {
+		e := UpstreamError(tc.err)
+		if e == nil || e.Status != tc.status || e.Reason != tc.reason || e.Side != SideUpstream || !errors.Is(e, tc.err) {
+			t.Errorf("%s: UpstreamError = %+v, want %d %s wrapping the cause", tc.name, e, tc.status, tc.reason)
+		}
+	}
+	if UpstreamError(nil) != nil || DialError(nil) != nil {
+		t.Fatal("nil error mapped to an error")
+	}
+	own := &Error{Side: SideUpstream, Status: 502, Reason: "Mine"}
+	if UpstreamError(own) != own {
+		t.Fatal("an *Error was not returned as it is")
+	}
+}
+
+func TestSharedPathPattern(t *testing.T) {
+	long := "/" + strings.Repeat("a", 126) + "*" + strings.Repeat("b", 100) + "?.jpg" // 233 bytes, '*' at 127
+	for _, tc := range []struct {
+		p, s string
+		want bool
+	}{
+		{"/images/*.jpg", "/images/a/b.jpg", true}, {"/images/*.jpg", "/images/a.JPG", false},
+		{"*.doc?", "/a.docx", true}, {"*.doc?", "/a.doc", false}, {"*.doc*", "/a.doc", true},
+		{"/a", "/a", true}, {"/a", "/ab", false}, {"/a", "/A", false}, {"*", "", true},
+		{"/**/x", "/x", false}, {"/**/x", "//x", true}, {`/a\*`, `/a\zz`, true}, {`/a\*`, `/a*`, false},
+		{long, "/" + strings.Repeat("a", 126) + "XYZ/" + strings.Repeat("b", 100) + "1.jpg", true},
+		{long, "/" + strings.Repeat("a", 126) + strings.Repeat("b", 100) + ".jpg", false},
+		{strings.Repeat("x", 200), strings.Repeat("x", 200), true},
+		{strings.Repeat("x", 200), strings.Repeat("x", 199), false},
+	} {
+		p, err := CompilePathPattern(tc.p)
+		if err != nil {
+			t.Fatalf("compile %q: %v", tc.p, err)
+		}
+		if got := p.Match([]byte(tc.s)); got != tc.want {
+			t.Errorf("match(%q, %q) = %v, want %v", tc.p, tc.s, got, tc.want)
+		}
+		if p.String() != tc.p {
+			t.Errorf("String() = %q, want %q", p.String(), tc.p)
+		}
+	}
+	for _, bad := range []string{"", strings.Repeat("a", MaxPathPatternLen+1), "/a\x01"} {
+		if _, err := CompilePathPattern(bad); err == nil {
+			t.Errorf("compile %q: no error", bad)
+		}
+	}
+	p, _ := CompilePathPattern("/img/*/x?.jpg")
+	path := []byte("/img/a/b/c/x1.jpg")
+	if n := testing.AllocsPerRun(100, func() { p.Match(path) }); n != 0 {
+		t.Fatalf("Match allocates %v times", n)
+	}
+}
