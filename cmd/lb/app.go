@@ -91,6 +91,9 @@ type app struct {
 	cur       atomic.Pointer[snapshot]
 	applied   atomic.Uint64 // snapshots applied, the first included
 	accessLog atomic.Pointer[obs.AccessLog]
+	// acme is every running ACME manager, for HTTP-01 answers on the HTTP
+	// listeners; replaced whole after each apply.
+	acme atomic.Pointer[[]*tlsx.ACMEManager]
 
 	mu       sync.Mutex     // serialises start, reload and drain
 	serving  sync.WaitGroup // Serve goroutines
@@ -438,10 +441,9 @@ func (a *app) prepareTLS(lc config.Listener) (*tlsPrep, error) {
 		if ll, ok := a.live[sockKey(lc)]; ok && ll.acme != nil && reflect.DeepEqual(ll.acmeCfg, lc.ACME) {
 			tp.acme = ll.acme
 		} else {
+			// TLS-ALPN-01 first (answered on this listener itself), then
+			// HTTP-01, answered on every HTTP listener (acmeHTTP01).
 			o := tlsx.FromACMEConfig(lc.Name, lc.ACME)
-			// Only TLS-ALPN-01: it is answered on this listener itself. The
-			// HTTP listeners are fasthttp servers without an HTTP-01 hook.
-			o.Challenges = []string{tlsx.ChallengeTLSALPN01}
 			o.Logger = a.log
 			m, err := tlsx.NewACMEManager(o)
 			if err != nil {
@@ -628,9 +630,42 @@ func (a *app) applyLocked(cfg *config.LB) error {
 			oldLog.Close()
 		}()
 	}
+	a.publishACMELocked()
 	a.metrics.Reloaded(true, s.loadedAt)
 	a.applied.Add(1)
 	return nil
+}
+
+// publishACMELocked makes the running ACME managers the ones HTTP
+// listeners answer HTTP-01 challenges for.
+func (a *app) publishACMELocked() {
+	var ms []*tlsx.ACMEManager
+	for _, ll := range a.live {
+		if ll.acme != nil {
+			ms = append(ms, ll.acme)
+		}
+	}
+	a.acme.Store(&ms)
+}
+
+// acmeHTTP01 is every HTTP(S) server's HTTP-01 hook: l7 asks it before
+// any rule for /.well-known/acme-challenge/ paths, so a CA validating a
+// domain of any HTTPS listener's acme block is answered by lb, never by a
+// target (ELB-style listeners cannot be told apart by the CA).
+func (a *app) acmeHTTP01(path []byte) ([]byte, bool) {
+	ms := a.acme.Load()
+	if ms == nil || len(*ms) == 0 {
+		return nil, false
+	}
+	return tlsx.HTTP01(*ms, path)
+}
+
+// tlsFacts reports an HTTPS connection's access-log fields, the chosen
+// certificate included (known because the store's listener accepted it).
+// l7 reads tlsx's "-" (unknown) as its own "".
+func tlsFacts(c net.Conn) l7.TLSFacts {
+	f := tlsx.Facts(c)
+	return l7.TLSFacts{Version: f.Protocol, Cipher: f.Cipher, ServerName: f.DomainName, ChosenCert: f.ChosenCert}
 }
 
 // sockKey is the listener registry key: the configured address, which a
@@ -718,7 +753,10 @@ func (a *app) serveLocked(ll *liveListener, lc config.Listener, s *snapshot, key
 		}()
 		return nil
 	}
-	srv, err := l7.NewServer(s.routers[key], l7.ServerOptions{Listener: lc, Observer: a, Logger: a.log})
+	srv, err := l7.NewServer(s.routers[key], l7.ServerOptions{
+		Listener: lc, Observer: a, Logger: a.log,
+		TLSFacts: tlsFacts, HTTP01: a.acmeHTTP01,
+	})
 	if err != nil {
 		ln.Close()
 		return err
@@ -953,7 +991,7 @@ func (a *app) ObserveRequest(r *l7.Record) {
 		Method: b2s(r.Method), Scheme: r.Scheme, Host: b2s(r.Host), Port: b2s(r.Port),
 		URI: b2s(r.URI), Proto: b2s(r.Proto), UserAgent: b2s(r.UserAgent),
 		SSLCipher: r.TLSCipher, SSLProtocol: r.TLSProtocol, TargetGroup: arn,
-		TraceID: b2s(r.TraceID), DomainName: r.ServerName,
+		TraceID: b2s(r.TraceID), DomainName: r.ServerName, ChosenCert: r.ChosenCert,
 		MatchedRulePriority: r.RulePriority, RequestCreation: r.Received,
 		RedirectURL: b2s(r.RedirectURL), ErrorReason: r.ErrorReason,
 		Classification: r.Classification, ClassificationWhy: r.ClassificationReason,

@@ -171,4 +171,11 @@ func TestHTTPSListener(t *testing.T) {
 		m["request"] != "GET https://"+addr+"/secure/x HTTP/1.1" {
 		t.Errorf("access-log line lacks the TLS facts: %s", first)
 	}
+	// The certificate the handshake chose, by its id (the cert path).
+	if m["chosen_cert_arn"] != c1 {
+		t.Errorf("chosen_cert_arn = %v, want %s: %s", m["chosen_cert_arn"], c1, first)
+	}
+	if c, _ := m["ssl_cipher"].(string); c == "" || c == "-" {
+		t.Errorf("ssl_cipher = %v", m["ssl_cipher"])
+	}
 }

@@ -18,6 +18,7 @@ type serverCollector struct {
 	blocked, upgrades, elbErrors, redirects *prometheus.Desc
 	fixed, activeFlows, connectErrs, tlsErr *prometheus.Desc
 	certDays, acmeFailing                   *prometheus.Desc
+	acmeOrders, acmeIssued, acmeFailures    *prometheus.Desc
 }
 
 func newServerCollector(a *app) *serverCollector {
@@ -39,12 +40,16 @@ func newServerCollector(a *app) *serverCollector {
 		tlsErr:       d("client_tls_handshake_errors_total", "TLS listener handshakes that failed (NLB ClientTLSNegotiationErrorCount)."),
 		certDays:     d("certificate_expiry_days", "Days until each served certificate expires (negative once expired).", "certificate"),
 		acmeFailing:  d("acme_failing_domains", "ACME domains whose last issuance or renewal attempt failed."),
+		acmeOrders:   d("acme_orders_total", "ACME issuance attempts (renewals included), one per certificate try."),
+		acmeIssued:   d("acme_issued_total", "Certificates obtained from the ACME CA."),
+		acmeFailures: d("acme_failures_total", "ACME issuance attempts that failed."),
 	}
 }
 
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.activeReq, c.retries, c.nonCompliant, c.blocked, c.upgrades,
-		c.elbErrors, c.redirects, c.fixed, c.activeFlows, c.connectErrs, c.tlsErr, c.certDays, c.acmeFailing} {
+		c.elbErrors, c.redirects, c.fixed, c.activeFlows, c.connectErrs, c.tlsErr, c.certDays, c.acmeFailing,
+		c.acmeOrders, c.acmeIssued, c.acmeFailures} {
 		ch <- d
 	}
 }
@@ -71,7 +76,11 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 			})
 		}
 		if ll.acme != nil {
-			gauge(c.acmeFailing, int64(ll.acme.Stats().FailingDomains), name)
+			st := ll.acme.Stats()
+			gauge(c.acmeFailing, int64(st.FailingDomains), name)
+			counter(c.acmeOrders, st.Orders, name)
+			counter(c.acmeIssued, st.Issued, name)
+			counter(c.acmeFailures, st.Failures, name)
 		}
 		switch {
 		case ll.srv != nil:
