@@ -9,6 +9,7 @@ import (
 	"github.com/switchyard/switchyard/cache"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/geo"
+	"github.com/switchyard/switchyard/l7"
 )
 
 // forwardPolicy is what a behaviour sends its origin besides the path:
@@ -27,11 +28,11 @@ type forwardPolicy struct {
 }
 
 // neverForwarded are viewer headers that never reach an origin whatever the
-// policies say: connection fields, those the edge sets itself, and the
-// unkeyed routing headers used in cache poisoning (hardening.md §4.3).
+// policies say, besides the hop-by-hop fields l7.HopByHop names (which
+// originHeaders drops first, as lb does): those the edge sets itself, and
+// the unkeyed routing headers used in cache poisoning (hardening.md §4.3).
 var neverForwarded = []string{
-	"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-	"transfer-encoding", "upgrade", "expect", "host", "cookie", "accept-encoding", "content-length",
+	"expect", "host", "cookie", "accept-encoding", "content-length",
 	"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "x-forwarded-server", "forwarded",
 	"x-original-url", "x-rewrite-url", "x-http-method-override", "x-http-method", "x-method-override", "x-real-ip",
 	"via", "x-edge-request-id", "if-none-match", "if-modified-since", "if-match", "if-unmodified-since",
@@ -234,7 +235,7 @@ func (r *request) originHeaders(enc cache.Encoding, cacheable bool) []string {
 	out := make([]string, 0, 16)
 	conn := h.Peek("Connection")
 	for k, v := range h.All() {
-		if b.fwd.forwarded(k) && !isHopByHop(k, conn) {
+		if !l7.HopByHop(k, conn) && b.fwd.forwarded(k) {
 			if !cacheable && (strings.EqualFold(string(k), "content-type") || strings.EqualFold(string(k), "content-encoding")) {
 				continue
 			}

@@ -314,32 +314,6 @@ func (s *originSpec) fetch(ctx context.Context, v cache.Validators) (*cache.Orig
 	return a, nil
 }
 
-// hopByHop are the RFC 9110 §7.6.1 connection-specific response fields
-// (l7 keeps its copy unexported); with Date and Age, which the edge writes
-// itself, they never enter a cached entry.
-var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-	"Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-func isHopByHop(name []byte, conn []byte) bool {
-	for _, h := range hopByHop {
-		if strings.EqualFold(h, string(name)) {
-			return true
-		}
-	}
-	for len(conn) > 0 {
-		tok := conn
-		if i := indexByte(conn, ','); i >= 0 {
-			tok, conn = conn[:i], conn[i+1:]
-		} else {
-			conn = nil
-		}
-		if strings.EqualFold(strings.TrimSpace(string(tok)), string(name)) {
-			return true
-		}
-	}
-	return false
-}
-
 func indexByte(b []byte, c byte) int {
 	for i := range b {
 		if b[i] == c {
@@ -350,7 +324,8 @@ func indexByte(b []byte, c byte) int {
 }
 
 // responseFields copies an origin response header into cache fields,
-// without hop-by-hop fields, Date and Age. Content-Length stays: the store
+// without hop-by-hop fields (l7's set, and the names in Connection), Date
+// and Age. Content-Length stays: the store
 // checks it against the body.
 func responseFields(h *fasthttp.ResponseHeader) []cache.Field {
 	// Names are as the origin spelled them (the pools do not normalise),
@@ -370,7 +345,7 @@ func responseFields(h *fasthttp.ResponseHeader) []cache.Field {
 	}
 	for k, v := range h.All() {
 		switch {
-		case isHopByHop(k, conn), strings.EqualFold(string(k), "Date"), strings.EqualFold(string(k), "Content-Type"),
+		case l7.HopByHop(k, conn), strings.EqualFold(string(k), "Date"), strings.EqualFold(string(k), "Content-Type"),
 			strings.EqualFold(string(k), "Content-Length"):
 			continue
 		}

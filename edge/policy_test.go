@@ -217,6 +217,28 @@ func TestRequestHopByHop(t *testing.T) {
 	}
 }
 
+// TestRequestHopByHopAll: with an "all" origin request policy, l7's
+// hop-by-hop fields still never reach the origin, while an ordinary viewer
+// header does.
+func TestRequestHopByHopAll(t *testing.T) {
+	o := newOrigin(t, reply(200, "ok", "Cache-Control", "no-store"))
+	te := startEdge(t, siteYAML(o.URL, "      origin_request: {headers: all}\n"), edgeOpt{})
+	a := te.get(t, "/h", "Keep-Alive", "timeout=9", "Proxy-Authorization", "Basic eA==", "TE", "trailers",
+		"Trailer", "X-T", "Upgrade", "h2c", "Proxy-Connection", "keep-alive", "X-Other", "1")
+	if a.Status != 200 || a.Body != "ok" {
+		t.Fatalf("viewer got %d %q", a.Status, a.Body)
+	}
+	h := o.last().Header
+	for _, n := range []string{"Keep-Alive", "Proxy-Authorization", "Te", "Trailer", "Upgrade", "Proxy-Connection"} {
+		if v := h.Get(n); v != "" {
+			t.Errorf("origin got %s: %q", n, v)
+		}
+	}
+	if h.Get("X-Other") != "1" {
+		t.Fatalf("origin did not get X-Other: %v", h)
+	}
+}
+
 // TestSwapSnapshot: a new snapshot takes effect for the next request; the
 // old origin's pool is dropped.
 func TestSwapSnapshot(t *testing.T) {
