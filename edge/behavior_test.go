@@ -195,11 +195,15 @@ func TestInvalidationWildcards(t *testing.T) {
 }
 
 // TestBehaviorPrecedence: the first matching pattern in list order wins,
-// '?' is one byte, matching is case-sensitive, the default catches the rest.
+// '?' is one byte, matching is case-sensitive, the default catches the rest,
+// and a pattern longer than lb's 128-byte condition limit works.
 func TestBehaviorPrecedence(t *testing.T) {
 	a := newOrigin(t, reply(200, "A", "Cache-Control", "no-store"))
 	b := newOrigin(t, reply(200, "B", "Cache-Control", "no-store"))
 	d := newOrigin(t, reply(200, "D", "Cache-Control", "no-store"))
+	// CloudFront allows 255-character patterns, lb's conditions 128: a
+	// long one still compiles and matches across the 128-byte mark.
+	long := "/" + strings.Repeat("l", 150) + "/*" + strings.Repeat("m", 60)
 	yaml := `
 listeners: [{address: "127.0.0.1:0"}]
 distributions:
@@ -210,10 +214,13 @@ distributions:
       - {path_pattern: /img/*.jpg, target_origin: a}
       - {path_pattern: /img/*, target_origin: b}
       - {path_pattern: "v?/x", target_origin: a}
+      - {path_pattern: "` + long + `", target_origin: b}
 `
 	te := startEdge(t, yaml, edgeOpt{})
 	for path, want := range map[string]string{
 		"/img/deep/p.jpg": "A", "/img/p.png": "B", "/IMG/p.jpg": "D", "/v1/x": "A", "/v10/x": "D", "/": "D",
+		"/" + strings.Repeat("l", 150) + "/any/" + strings.Repeat("m", 60): "B",
+		"/" + strings.Repeat("l", 150) + "/any/" + strings.Repeat("m", 59): "D",
 	} {
 		if got := te.get(t, path).Body; got != want {
 			t.Errorf("%s → origin %s, want %s", path, got, want)

@@ -12,6 +12,7 @@ import (
 	"github.com/switchyard/switchyard/cache"
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/geo"
+	"github.com/switchyard/switchyard/l7"
 	"github.com/switchyard/switchyard/signing"
 )
 
@@ -40,6 +41,7 @@ type Distribution struct {
 // Behavior is a compiled cache behaviour.
 type Behavior struct {
 	Pattern string
+	pat     l7.PathPattern // Pattern compiled by lb's path matcher
 	target  *target
 	vpp     uint8
 	allowed methodSet
@@ -210,6 +212,9 @@ func (e *Edge) compileDistribution(dc *config.Distribution, verifier *signing.Ve
 		if i == len(all)-1 {
 			b.Pattern = "*"
 		}
+		if b.pat, err = l7.CompilePathPattern(b.Pattern); err != nil {
+			return nil, fmt.Errorf("edge: distribution %s: cache behavior %q: %w", dc.Name, bc.PathPattern, err)
+		}
 		d.behaviors = append(d.behaviors, b)
 	}
 	return d, nil
@@ -324,10 +329,13 @@ func hostPortSplit(h []byte) int {
 }
 
 // behavior returns the first behaviour whose pattern matches path; the
-// default behaviour ("*") always does.
+// default behaviour ("*") always does. Patterns are l7's wildcards with
+// CloudFront's meaning (cloudfront.md §6.1): '*' crosses '/', '?' is one
+// byte, case-sensitive; the leading '/' was added at compile time when
+// the config omitted it.
 func (d *Distribution) behavior(path []byte) *Behavior {
 	for _, b := range d.behaviors {
-		if matchPattern(b.Pattern, path) {
+		if b.pat.Match(path) {
 			return b
 		}
 	}
