@@ -711,6 +711,47 @@ func (b *bodyStream) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// streamBufPool holds the buffers large response bodies are copied
+// through.
+var streamBufPool = sync.Pool{New: func() any { return new([streamBufSize]byte) }}
+
+// streamBufSize is the copy unit of a streamed response body: large enough
+// that the target's socket is read straight into it and the client's
+// socket written straight from it (both bufio layers step aside for reads
+// and writes at least their size), so a 256 KiB body takes a handful of
+// syscalls each way and no copy in user space besides.
+const streamBufSize = 64 << 10
+
+// WriteTo copies the body to w (fasthttp's writer for the client) in
+// streamBufSize pieces through Read, so deadlines, the drain check and the
+// error bookkeeping stay the same as for a plain copy. Without it fasthttp
+// copies through its 16 KiB write buffer: four times the write syscalls
+// and one more copy of every byte.
+func (b *bodyStream) WriteTo(w io.Writer) (int64, error) {
+	buf := streamBufPool.Get().(*[streamBufSize]byte)
+	defer streamBufPool.Put(buf)
+	var total int64
+	for {
+		n, rerr := b.Read(buf[:])
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+			if m < n {
+				return total, io.ErrShortWrite
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
 // CloseWithError is called by fasthttp with the write error, if any.
 // bodyStream deliberately has no Close method: fasthttp would call both.
 func (b *bodyStream) CloseWithError(err error) error {
