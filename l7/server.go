@@ -150,6 +150,8 @@ func NewServer(r *Router, o ServerOptions) (*Server, error) {
 		NoDefaultServerHeader:         true,
 		NoDefaultContentType:          true,
 		NoDefaultDate:                 false,
+		// The handler reads its own clock once per request.
+		LazyRequestTime: true,
 		// Off so the parse errors can be told apart (400 vs 501); the
 		// messages only reach the debug log.
 		SecureErrorLogMessage: false,
@@ -177,7 +179,7 @@ func (s *Server) Counters() *Counters { return &s.counters }
 // Serve accepts connections on ln until Shutdown. ln is the caller's: wrap
 // it for PROXY protocol or TLS before handing it in.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.fs.Serve(ln)
+	err := s.fs.Serve(deadlineListener{ln})
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("l7: serve %s: %w", s.name, err)
 	}
