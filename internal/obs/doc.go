@@ -1,6 +1,6 @@
 // Package obs is the observability floor shared by lb and edge: the slog
 // logger set up from the -log-level and -log-format flags, the access-log
-// writers (ALB field order or JSON) behind a bounded, non-blocking buffer,
+// writers (ALB field order or JSON, plus a tcp/tls line per l4 flow) behind a bounded, non-blocking buffer,
 // the Prometheus registry with metric structs resolved once per config
 // snapshot, and the small helpers every admin API needs (JSON errors, the
 // bearer-token check, /healthz and /readyz).
@@ -17,5 +17,6 @@
 //	rm := m.Route("web", "api") // once per snapshot
 //	rm.Observe(200, 3*time.Millisecond)
 //	al.Log(&obs.Record{ELBStatus: 200 /* … */})
+//	al.LogFlow(&obs.FlowRecord{Type: "tcp", SentBytes: 42 /* … */})
 //	http.Handle("/metrics", m.Handler())
 package obs
