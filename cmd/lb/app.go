@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -38,7 +39,15 @@ type snapshot struct {
 	routes   map[string]*listenerRoutes // by listener name, for the observer
 	health   map[string]health.Config   // by target group name
 	l4       map[string]l4.Config       // TCP/TLS listeners by socket key
-	flows    map[string]*obs.FlowMetrics
+	flows    map[string]*flowListener   // TCP/TLS listeners by name
+}
+
+// flowListener is a TCP/TLS listener's pre-resolved metrics and log ids.
+type flowListener struct {
+	m   *obs.FlowMetrics
+	typ string // tcp or tls: the access-log line type
+	elb string // net/lb/<listener>
+	arn string // targetgroup/<name>
 }
 
 // listenerRoutes are one listener's pre-resolved metrics and log ids.
@@ -270,7 +279,7 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 		routes:  make(map[string]*listenerRoutes),
 		health:  make(map[string]health.Config),
 		l4:      make(map[string]l4.Config),
-		flows:   make(map[string]*obs.FlowMetrics),
+		flows:   make(map[string]*flowListener),
 	}
 	var errs []string
 	for i, tg := range cfg.TargetGroups {
@@ -307,7 +316,10 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 				continue
 			}
 			s.l4[key] = c
-			s.flows[lc.Name] = a.metrics.Flows(lc.Name, c.Group.Name)
+			s.flows[lc.Name] = &flowListener{
+				m: a.metrics.Flows(lc.Name, c.Group.Name), typ: strings.ToLower(lc.Protocol),
+				elb: "net/lb/" + lc.Name, arn: "targetgroup/" + c.Group.Name,
+			}
 			continue
 		default:
 			errs = append(errs, fmt.Sprintf("listeners[%d] (%s): unknown protocol %q", i, lc.Name, lc.Protocol))
@@ -357,7 +369,7 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 		if _, ok := a.live[key]; ok {
 			continue
 		}
-		ln, lerr := net.Listen("tcp", lc.Address)
+		ln, lerr := listen(lc)
 		if lerr != nil {
 			return nil, listenError("listener "+lc.Name, a.addrHint(i), lc.Address, lerr)
 		}
@@ -400,16 +412,24 @@ func (a *app) compileL4(cfg *config.LB, lc config.Listener) (l4.Config, error) {
 	if err := l4.ValidateEndpointID(tg.ProxyProtocolEndpointID); err != nil {
 		return l4.Config{}, fmt.Errorf("target group %s: %w", name, err)
 	}
-	return l4.Config{
+	c := l4.Config{
 		Listener: lc.Name, Group: a.reg.Group(name), Algorithm: alg,
 		IdleTimeout: lc.IdleTimeout.D(), ProxyProtocolV2: tg.ProxyProtocolV2,
 		EndpointID: tg.ProxyProtocolEndpointID, ConnectionTermination: tg.ConnectionTermination,
 		OnFlow: a.observeFlow,
-	}, nil
+	}
+	if strings.EqualFold(tg.Protocol, "TLS") {
+		// A TLS target group gets TLS from lb. ELB does not verify target
+		// certificates (targets commonly use self-signed ones), so neither
+		// does lb; the client's SNI is passed on.
+		c.TargetTLS = &tls.Config{InsecureSkipVerify: true}
+	}
+	return c, nil
 }
 
-// observeFlow counts an ended TCP/TLS flow. Flows have no access-log line
-// (the ALB format is per request; NLB's is TLS-only and S3-bound).
+// observeFlow counts an ended TCP/TLS flow and writes its access-log line
+// (a tcp or tls line, see obs.FlowRecord). It runs on the flow's goroutine
+// once per flow; only a failed flow's error text allocates.
 func (a *app) observeFlow(r *l4.Record) {
 	s := a.cur.Load()
 	failure := ""
@@ -418,11 +438,42 @@ func (a *app) observeFlow(r *l4.Record) {
 	default:
 		failure = r.CloseReason
 	}
-	s.flows[r.Listener].Observe(r.Received, r.Sent, failure)
+	fl := s.flows[r.Listener]
+	if fl == nil {
+		// A flow of a listener the last reload removed or renamed: its
+		// series are resolved the slow way rather than lost.
+		fl = &flowListener{m: a.metrics.Flows(r.Listener, r.TargetGroup), typ: "tcp",
+			elb: "net/lb/" + r.Listener, arn: "targetgroup/" + r.TargetGroup}
+	}
+	fl.m.Observe(r.Received, r.Sent, failure)
 	if failure != "" && a.log.Enabled(context.Background(), slog.LevelDebug) {
 		a.log.Debug("flow ended", obs.KeyListener, r.Listener, obs.KeyTargetGroup, r.TargetGroup,
 			obs.KeyTarget, r.Target, obs.KeyClientIP, r.Client.Addr().String(), "reason", r.CloseReason, obs.KeyErr, r.Err)
 	}
+	al := a.accessLog.Load()
+	if al == nil {
+		return
+	}
+	rec := obs.FlowRecord{
+		Type: fl.typ, Time: r.Start.Add(r.Duration), ELB: fl.elb, Listener: r.Listener,
+		Client: r.Client, Destination: r.Destination, Target: r.Target,
+		ConnectTime: -1, TLSHandshake: -1,
+		ReceivedBytes: r.Received, SentBytes: r.Sent, Duration: r.Duration,
+		TargetGroup: fl.arn, DomainName: r.SNI, CloseReason: r.CloseReason, Created: r.Start,
+	}
+	if r.TargetGroup != "" && r.TargetGroup != strings.TrimPrefix(fl.arn, "targetgroup/") {
+		rec.TargetGroup = "targetgroup/" + r.TargetGroup // a flow from before a reload that moved the listener
+	}
+	if r.Target != "" || r.CloseReason == l4.ReasonConnectError {
+		rec.ConnectTime = r.ConnectTime
+	}
+	if fl.typ == "tls" {
+		rec.TLSHandshake = r.TLSHandshakeTime
+	}
+	if r.Err != nil {
+		rec.Error = r.Err.Error()
+	}
+	al.LogFlow(&rec)
 }
 
 // prepareTLS loads and checks an HTTPS listener's certificates, policy

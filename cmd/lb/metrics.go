@@ -19,6 +19,7 @@ type serverCollector struct {
 	fixed, activeFlows, connectErrs, tlsErr *prometheus.Desc
 	certDays, acmeFailing                   *prometheus.Desc
 	acmeOrders, acmeIssued, acmeFailures    *prometheus.Desc
+	newFlows, processedBytes                *prometheus.Desc
 }
 
 func newServerCollector(a *app) *serverCollector {
@@ -36,6 +37,9 @@ func newServerCollector(a *app) *serverCollector {
 		redirects:    d("redirects_total", "Redirect actions answered."),
 		fixed:        d("fixed_responses_total", "Fixed-response actions answered."),
 		activeFlows:  d("active_flows", "TCP/TLS flows open now."),
+		newFlows:     d("new_flows_total", "TCP/TLS flows accepted (NLB NewFlowCount)."),
+		processedBytes: d("processed_bytes_total",
+			"Bytes carried by TCP/TLS flows, open ones included, by direction (in: client to target; NLB ProcessedBytes).", "direction"),
 		connectErrs:  d("target_connect_errors_total", "TCP/TLS flows whose connect to a target failed (retry included)."),
 		tlsErr:       d("client_tls_handshake_errors_total", "TLS listener handshakes that failed (NLB ClientTLSNegotiationErrorCount)."),
 		certDays:     d("certificate_expiry_days", "Days until each served certificate expires (negative once expired).", "certificate"),
@@ -49,7 +53,7 @@ func newServerCollector(a *app) *serverCollector {
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.activeReq, c.retries, c.nonCompliant, c.blocked, c.upgrades,
 		c.elbErrors, c.redirects, c.fixed, c.activeFlows, c.connectErrs, c.tlsErr, c.certDays, c.acmeFailing,
-		c.acmeOrders, c.acmeIssued, c.acmeFailures} {
+		c.acmeOrders, c.acmeIssued, c.acmeFailures, c.newFlows, c.processedBytes} {
 		ch <- d
 	}
 }
@@ -97,6 +101,9 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 		case ll.l4p != nil:
 			k := ll.l4p.Counters()
 			gauge(c.activeFlows, k.ActiveFlows.Load(), name)
+			counter(c.newFlows, k.NewFlows.Load(), name)
+			counter(c.processedBytes, k.BytesIn.Load(), name, "in")
+			counter(c.processedBytes, k.BytesOut.Load(), name, "out")
 			counter(c.connectErrs, k.TargetConnectErrors.Load(), name)
 			counter(c.tlsErr, k.TLSHandshakeErrors.Load(), name)
 		}

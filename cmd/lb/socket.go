@@ -1,13 +1,28 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/internal/obs"
 )
+
+// listen opens lc's socket. TCP and TLS listeners accept without TCP
+// keep-alive (KeepAlive -1): l4 flows have their own idle timeout, and
+// leaving it off saves the setsockopt calls Go makes on every accepted
+// connection. HTTP(S) listeners keep Go's default (15 s probes), which
+// finds dead clients of idle keep-alive connections.
+func listen(lc config.Listener) (net.Listener, error) {
+	lcfg := net.ListenConfig{}
+	if isL4(lc.Protocol) {
+		lcfg.KeepAlive = -1
+	}
+	return lcfg.Listen(context.Background(), "tcp", lc.Address)
+}
 
 // socket is one listening address. It outlives snapshots: a reload that
 // keeps the address keeps the socket, so no connection attempt is refused
