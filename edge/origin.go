@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -72,7 +71,7 @@ func (p *pools) origin(oc config.Origin) (*origin, error) {
 		c = &fasthttp.HostClient{
 			Addr:                          addr,
 			IsTLS:                         tlsOn,
-			Dial:                          func(a string) (net.Conn, error) { return fasthttp.DialTimeout(a, ct) },
+			Dial:                          dialOrigin(ct),
 			ReadTimeout:                   rt,
 			WriteTimeout:                  rt,
 			MaxIdleConnDuration:           ka,
@@ -102,6 +101,19 @@ func (p *pools) origin(oc config.Origin) (*origin, error) {
 		o.headers = append(o.headers, name, v.Reveal())
 	}
 	return o, nil
+}
+
+// dialOrigin connects with timeout ct and marks failures as connect
+// errors (l7.DialError), so l7.UpstreamError tells a refused or timed-out
+// connect from a failure after the request went out.
+func dialOrigin(ct time.Duration) fasthttp.DialFunc {
+	return func(addr string) (net.Conn, error) {
+		c, err := fasthttp.DialTimeout(addr, ct)
+		if err != nil {
+			return nil, l7.DialError(err)
+		}
+		return c, nil
+	}
 }
 
 func retryStaleConn(req *fasthttp.Request, attempts int, err error) (bool, bool) {
@@ -276,7 +288,7 @@ func (s *originSpec) build(req *fasthttp.Request, o *origin, v cache.Validators)
 // dropped and the rest copied into real strings.
 func (s *originSpec) fetch(ctx context.Context, v cache.Validators) (*cache.OriginAnswer, error) {
 	reqTime := s.now()
-	resp, _, err := s.do(ctx, v)
+	resp, o, err := s.do(ctx, v)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +305,7 @@ func (s *originSpec) fetch(ctx context.Context, v cache.Validators) (*cache.Orig
 		if err != nil {
 			resp.CloseBodyStream() //nolint:errcheck // broken
 			fasthttp.ReleaseResponse(resp)
-			return nil, &l7.Error{Side: l7.SideUpstream, Status: 502, Reason: "OriginReadError", Err: err}
+			return nil, originError(o.id, err)
 		}
 		if int64(len(body)) > s.maxObj {
 			if !s.keep(resp, body) {
@@ -354,16 +366,29 @@ func responseFields(h *fasthttp.ResponseHeader) []cache.Field {
 	return out
 }
 
-// originError maps a transport error to the edge's answer: a timeout is
-// 504, anything else (refused, reset, malformed) 502, as CloudFront does.
+// originError maps an error of the exchange with origin id through lb's
+// mapping (l7.UpstreamError: a timeout is 504, a refused connect, a reset,
+// a truncated or malformed answer 502, a full pool 503) and names the
+// origin in the cause. The reason is l7's; CloudFront's name for it is
+// cloudFrontDetail's.
 func originError(id string, err error) error {
-	var ne net.Error
-	switch {
-	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, os.ErrDeadlineExceeded),
-		errors.As(err, &ne) && ne.Timeout():
-		return &l7.Error{Side: l7.SideUpstream, Status: 504, Reason: "OriginCommError", Err: fmt.Errorf("edge: origin %s: %w", id, err)}
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return &l7.Error{Side: l7.SideUpstream, Status: 502, Retryable: true, Reason: "OriginConnectError", Err: fmt.Errorf("edge: origin %s: %w", id, err)}
+	le := *l7.UpstreamError(err)
+	le.Err = fmt.Errorf("edge: origin %s: %w", id, le.Err)
+	return &le
+}
+
+// cloudFrontDetail names an l7 reason the way CloudFront's
+// x-edge-detailed-result-type does (cloudfront.md §6.16).
+func cloudFrontDetail(reason string) string {
+	switch reason {
+	case l7.ReasonConnectRefused, l7.ReasonConnectTimeout:
+		return "OriginConnectError"
+	case l7.ReasonResponseTimeout, l7.ReasonReset:
+		return "OriginCommError"
+	case l7.ReasonMalformedResponse:
+		return "OriginInvalidResponseError"
+	case l7.ReasonResponseTooLarge:
+		return "OriginHeaderTooBigError"
 	}
-	return &l7.Error{Side: l7.SideUpstream, Status: 502, Reason: "OriginError", Err: fmt.Errorf("edge: origin %s: %w", id, err)}
+	return "OriginError"
 }

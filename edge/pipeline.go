@@ -396,7 +396,7 @@ func (r *request) originFailed(err error) {
 	status, detail := 502, "OriginError"
 	var le *l7.Error
 	if errors.As(err, &le) {
-		status, detail = le.Status, le.Reason
+		status, detail = le.Status, cloudFrontDetail(le.Reason)
 	}
 	r.e.log.Warn("origin request", "target", r.beh.target.id, "client_ip", r.viewer.String(), "status", status, "err", err)
 	reason := "The edge could not get an answer from the origin."
