@@ -3,6 +3,7 @@ package obs
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,7 @@ type Metrics struct {
 	conns      *prometheus.CounterVec
 	flows      *prometheus.CounterVec
 	flowBytes  *prometheus.CounterVec
+	targets    *targetCollector // nil until WatchTargets
 
 	// ReloadSuccess and ReloadFailure count config reloads by outcome.
 	ReloadSuccess prometheus.Counter
@@ -221,7 +223,7 @@ func (f *FlowMetrics) Observe(received, sent int64, failure string) {
 // and the count per state. Reading at scrape time keeps the data path free
 // of gauge updates.
 func (m *Metrics) WatchTargets(namespace string, reg *runtime.Registry) {
-	m.reg.MustRegister(&targetCollector{
+	m.targets = &targetCollector{
 		reg: reg,
 		healthy: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "healthy_targets"),
 			"Targets passing health checks (or routable with checks disabled), by target group.", []string{"target_group"}, nil),
@@ -229,12 +231,52 @@ func (m *Metrics) WatchTargets(namespace string, reg *runtime.Registry) {
 			"Registered targets failing health checks, by target group.", []string{"target_group"}, nil),
 		states: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "targets"),
 			"Targets by target group and state (initial, healthy, unhealthy, draining, unavailable).", []string{"target_group", "state"}, nil),
-	})
+	}
+	m.reg.MustRegister(m.targets)
+}
+
+// SetTargetGroups names the configured target groups after a (re)load:
+// from then on WatchTargets exports those, plus any other group that
+// still holds targets (one a reload removed, while its targets drain). A
+// removed group's series disappear once it is empty. Before the first
+// call every group is exported.
+func (m *Metrics) SetTargetGroups(names []string) {
+	if m.targets == nil {
+		return
+	}
+	known := make(map[string]bool, len(names))
+	for _, n := range names {
+		known[n] = true
+	}
+	m.targets.known.Store(&known)
+}
+
+// ForgetListener deletes every series labelled with listener (requests,
+// target response times, connections, flows): a reload that removed or
+// renamed the listener calls it, so dashboards do not show it forever.
+// Returns how many series went.
+func (m *Metrics) ForgetListener(listener string) int {
+	l := prometheus.Labels{"listener": listener}
+	return m.requests.DeletePartialMatch(l) + m.targetTime.DeletePartialMatch(l) +
+		m.active.DeletePartialMatch(l) + m.conns.DeletePartialMatch(l) +
+		m.flows.DeletePartialMatch(l) + m.flowBytes.DeletePartialMatch(l)
+}
+
+// ForgetRoute deletes the series of one (listener, target group) pair
+// ("" is "-"), for a group a reload removed from a kept listener.
+// Returns how many series went.
+func (m *Metrics) ForgetRoute(listener, group string) int {
+	if group == "" {
+		group = "-"
+	}
+	l := prometheus.Labels{"listener": listener, "target_group": group}
+	return m.requests.DeletePartialMatch(l) + m.targetTime.DeletePartialMatch(l) + m.flows.DeletePartialMatch(l)
 }
 
 type targetCollector struct {
 	reg                        *runtime.Registry
 	healthy, unhealthy, states *prometheus.Desc
+	known                      atomic.Pointer[map[string]bool] // nil: every group
 }
 
 func (c *targetCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -244,9 +286,14 @@ func (c *targetCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *targetCollector) Collect(ch chan<- prometheus.Metric) {
+	known := c.known.Load()
 	for _, g := range c.reg.Groups() {
+		ts := g.Targets()
+		if known != nil && !(*known)[g.Name] && len(ts) == 0 {
+			continue // removed from the config and drained
+		}
 		var n [runtime.StateUnavailable + 1]int
-		for _, t := range g.Targets() {
+		for _, t := range ts {
 			if s := t.State(); s >= 0 && int(s) < len(n) {
 				n[s]++
 			}

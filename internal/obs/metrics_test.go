@@ -119,3 +119,50 @@ func TestStatusClass(t *testing.T) {
 		}
 	}
 }
+
+func TestForgetListenerAndRoute(t *testing.T) {
+	m := NewMetrics("lb")
+	m.Route("web", "api").Observe(200, time.Millisecond)
+	m.Route("web", "old").Observe(200, time.Millisecond)
+	m.Route("web", "").Observe(301, -1)
+	m.Route("gone", "api").Observe(200, time.Millisecond)
+	m.Listener("gone").ConnOpened()
+	m.Flows("gone", "db").Observe(1, 2, "idle_timeout")
+
+	if n := m.ForgetListener("gone"); n == 0 {
+		t.Error("ForgetListener deleted nothing")
+	}
+	if n := m.ForgetRoute("web", "old"); n == 0 {
+		t.Error("ForgetRoute deleted nothing")
+	}
+	text := scrape(t, m)
+	if strings.Contains(text, `listener="gone"`) {
+		t.Errorf("series of a forgotten listener remain:\n%s", text)
+	}
+	if strings.Contains(text, `target_group="old"`) {
+		t.Errorf("series of a forgotten route remain")
+	}
+	wantLine(t, text, `lb_requests_total{code_class="2xx",listener="web",target_group="api"} 1`)
+	wantLine(t, text, `lb_requests_total{code_class="3xx",listener="web",target_group="-"} 1`)
+}
+
+func TestSetTargetGroupsHidesDrainedGroups(t *testing.T) {
+	reg := runtime.NewRegistry(nil)
+	m := NewMetrics("lb")
+	m.WatchTargets("lb", reg)
+	reg.Group("kept")
+	reg.Group("removed")
+	reg.Group("draining").Sync([]runtime.TargetSpec{{Addr: "127.0.0.1:1"}}, time.Minute)
+	if text := scrape(t, m); !strings.Contains(text, `target_group="removed"`) {
+		t.Fatal("before SetTargetGroups every group is exported")
+	}
+	m.SetTargetGroups([]string{"kept"})
+	text := scrape(t, m)
+	wantLine(t, text, `lb_healthy_targets{target_group="kept"} 0`)
+	if strings.Contains(text, `target_group="removed"`) {
+		t.Error("an empty group that left the config is still exported")
+	}
+	if !strings.Contains(text, `lb_targets{state="initial",target_group="draining"} 1`) {
+		t.Errorf("a removed group that still holds targets must stay visible:\n%s", text)
+	}
+}
