@@ -44,10 +44,11 @@ type snapshot struct {
 
 // flowListener is a TCP/TLS listener's pre-resolved metrics and log ids.
 type flowListener struct {
-	m   *obs.FlowMetrics
-	typ string // tcp or tls: the access-log line type
-	elb string // net/lb/<listener>
-	arn string // targetgroup/<name>
+	m     *obs.FlowMetrics
+	group string
+	typ   string // tcp or tls: the access-log line type
+	elb   string // net/lb/<listener>
+	arn   string // targetgroup/<name>
 }
 
 // listenerRoutes are one listener's pre-resolved metrics and log ids.
@@ -317,7 +318,7 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 			}
 			s.l4[key] = c
 			s.flows[lc.Name] = &flowListener{
-				m: a.metrics.Flows(lc.Name, c.Group.Name), typ: strings.ToLower(lc.Protocol),
+				m: a.metrics.Flows(lc.Name, c.Group.Name), group: c.Group.Name, typ: strings.ToLower(lc.Protocol),
 				elb: "net/lb/" + lc.Name, arn: "targetgroup/" + c.Group.Name,
 			}
 			continue
@@ -442,7 +443,7 @@ func (a *app) observeFlow(r *l4.Record) {
 	if fl == nil {
 		// A flow of a listener the last reload removed or renamed: its
 		// series are resolved the slow way rather than lost.
-		fl = &flowListener{m: a.metrics.Flows(r.Listener, r.TargetGroup), typ: "tcp",
+		fl = &flowListener{m: a.metrics.Flows(r.Listener, r.TargetGroup), group: r.TargetGroup, typ: "tcp",
 			elb: "net/lb/" + r.Listener, arn: "targetgroup/" + r.TargetGroup}
 	}
 	fl.m.Observe(r.Received, r.Sent, failure)
@@ -461,7 +462,7 @@ func (a *app) observeFlow(r *l4.Record) {
 		ReceivedBytes: r.Received, SentBytes: r.Sent, Duration: r.Duration,
 		TargetGroup: fl.arn, DomainName: r.SNI, CloseReason: r.CloseReason, Created: r.Start,
 	}
-	if r.TargetGroup != "" && r.TargetGroup != strings.TrimPrefix(fl.arn, "targetgroup/") {
+	if r.TargetGroup != "" && r.TargetGroup != fl.group {
 		rec.TargetGroup = "targetgroup/" + r.TargetGroup // a flow from before a reload that moved the listener
 	}
 	if r.Target != "" || r.CloseReason == l4.ReasonConnectError {
@@ -682,9 +683,56 @@ func (a *app) applyLocked(cfg *config.LB) error {
 		}()
 	}
 	a.publishACMELocked()
+	a.forgetSeriesLocked(old, s)
 	a.metrics.Reloaded(true, s.loadedAt)
 	a.applied.Add(1)
 	return nil
+}
+
+// forgetSeriesLocked deletes the metric series of listeners and
+// (listener, target group) pairs that old had and s has not, so a reload
+// that removes or renames them leaves no stale series behind. A request
+// or flow of the old snapshot that ends later recreates its series (at 1,
+// not lost), which is rare and only around a reload.
+func (a *app) forgetSeriesLocked(old, s *snapshot) {
+	groups := make([]string, 0, len(s.cfg.TargetGroups))
+	for _, tg := range s.cfg.TargetGroups {
+		groups = append(groups, tg.Name)
+	}
+	a.metrics.SetTargetGroups(groups)
+	if old == nil {
+		return
+	}
+	oldL, oldP := seriesKeys(old)
+	newL, newP := seriesKeys(s)
+	for l := range oldL {
+		if !newL[l] {
+			a.metrics.ForgetListener(l)
+		}
+	}
+	for p := range oldP {
+		if newL[p[0]] && !newP[p] {
+			a.metrics.ForgetRoute(p[0], p[1])
+		}
+	}
+}
+
+// seriesKeys lists the listeners and (listener, target group) pairs s
+// has metric series for.
+func seriesKeys(s *snapshot) (map[string]bool, map[[2]string]bool) {
+	ls, ps := make(map[string]bool), make(map[[2]string]bool)
+	for l, lr := range s.routes {
+		ls[l] = true
+		ps[[2]string{l, ""}] = true
+		for g := range lr.byGroup {
+			ps[[2]string{l, g}] = true
+		}
+	}
+	for l, fl := range s.flows {
+		ls[l] = true
+		ps[[2]string{l, fl.group}] = true
+	}
+	return ls, ps
 }
 
 // publishACMELocked makes the running ACME managers the ones HTTP
