@@ -114,3 +114,31 @@ func TestOriginErrorMapping(t *testing.T) {
 		})
 	}
 }
+
+// TestOriginStaleConnectionRetried: an origin that closes every keep-alive
+// connection after one answer (without saying Connection: close) costs the
+// viewer nothing: the pooled connection is found closed and the GET goes
+// out again on a fresh one, for each request.
+func TestOriginStaleConnectionRetried(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	u := rawOrigin(t, func(c net.Conn) {
+		mu.Lock()
+		conns++
+		mu.Unlock()
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 2\r\n\r\nok"))
+		c.Close()
+	})
+	te := startEdge(t, siteYAML(u, ""), edgeOpt{})
+	for i := range 5 {
+		a := te.get(t, "/again")
+		if a.Status != 200 || a.Body != "ok" {
+			t.Fatalf("request %d: %d %q", i, a.Status, a.Body)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns < 5 {
+		t.Fatalf("origin saw %d connections for 5 requests", conns)
+	}
+}

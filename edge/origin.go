@@ -2,14 +2,10 @@ package edge
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -22,23 +18,32 @@ import (
 // origin is one compiled origin: a shared keep-alive pool plus the
 // per-snapshot settings (Host, path prefix, custom headers).
 type origin struct {
-	id      string
-	client  *fasthttp.HostClient
-	host    string
-	prefix  string
-	headers []string // name, value pairs, canonical names
-	timeout time.Duration
+	id       string
+	client   *fasthttp.HostClient
+	timeouts originTimeouts // with addr, names the pool
+	addr     string
+	host     string
+	prefix   string
+	headers  []string // name, value pairs, canonical names
 }
 
-// pools holds one keep-alive pool per origin address and settings. They
-// outlive snapshots, so a reload keeps warm connections to origins that
-// stay. Safe for concurrent use.
+// originTimeouts are an origin's connect, response and keep-alive
+// timeouts; origins sharing them share an l7.Transport.
+type originTimeouts struct{ connect, response, keepalive time.Duration }
+
+// pools holds the origins' keep-alive pools: lb's target pools
+// (l7.Transport), one Transport per set of timeouts and one pool per
+// address and scheme in it. They outlive snapshots, so a reload keeps
+// warm connections to origins that stay. Safe for concurrent use.
 type pools struct {
-	mu      sync.Mutex
-	clients map[string]*fasthttp.HostClient
+	mu         sync.Mutex
+	transports map[originTimeouts]*l7.Transport
+	addrs      map[originTimeouts]map[string]bool // addresses given out per Transport
 }
 
-func newPools() *pools { return &pools{clients: map[string]*fasthttp.HostClient{}} }
+func newPools() *pools {
+	return &pools{transports: map[originTimeouts]*l7.Transport{}, addrs: map[originTimeouts]map[string]bool{}}
+}
 
 func (p *pools) origin(oc config.Origin) (*origin, error) {
 	u, err := parseOriginURL(oc.URL)
@@ -54,73 +59,36 @@ func (p *pools) origin(oc config.Origin) (*origin, error) {
 			addr += ":80"
 		}
 	}
-	ct, rt, ka := oc.ConnectTimeout.D(), oc.ResponseTimeout.D(), oc.KeepaliveTimeout.D()
-	if ct <= 0 {
-		ct = config.DefaultConnectTimeout
+	to := originTimeouts{oc.ConnectTimeout.D(), oc.ResponseTimeout.D(), oc.KeepaliveTimeout.D()}
+	if to.connect <= 0 {
+		to.connect = config.DefaultConnectTimeout
 	}
-	if rt <= 0 {
-		rt = config.DefaultResponseTimeout
+	if to.response <= 0 {
+		to.response = config.DefaultResponseTimeout
 	}
-	if ka <= 0 {
-		ka = config.DefaultKeepaliveTimeout
+	if to.keepalive <= 0 {
+		to.keepalive = config.DefaultKeepaliveTimeout
 	}
-	key := fmt.Sprintf("%s|%s|%s|%s|%s", u.Scheme, addr, ct, rt, ka)
 	p.mu.Lock()
-	c := p.clients[key]
-	if c == nil {
-		c = &fasthttp.HostClient{
-			Addr:                          addr,
-			IsTLS:                         tlsOn,
-			Dial:                          dialOrigin(ct),
-			ReadTimeout:                   rt,
-			WriteTimeout:                  rt,
-			MaxIdleConnDuration:           ka,
-			MaxConns:                      1024,
-			MaxConnWaitTimeout:            time.Second,
-			ReadBufferSize:                32 << 10,
-			WriteBufferSize:               16 << 10,
-			DisablePathNormalizing:        true,
-			NoDefaultUserAgentHeader:      true,
-			DisableHeaderNamesNormalizing: true,
-			StreamResponseBody:            true,
-			// Retry only a pooled connection the origin had already closed
-			// (it never saw the request); a timed-out origin answers 504
-			// after response_timeout, and origin groups do the failing over.
-			MaxIdemponentCallAttempts: 2,
-			RetryIfErr:                retryStaleConn,
-			// Origins commonly sit behind self-signed certificates on a
-			// private network; CloudFront verifies, we follow ALB here
-			// (documented in docs/edge.md).
-			TLSConfig: &tls.Config{InsecureSkipVerify: true, ServerName: u.Hostname()}, //nolint:gosec // see above
-		}
-		p.clients[key] = c
+	tr := p.transports[to]
+	if tr == nil {
+		// The rest (1024 connections per origin, 1 s wait for a free one,
+		// 32 KiB response header block, 16 KiB write buffer, origin
+		// certificates not verified, as ALB does not verify targets') is
+		// l7's defaults, which are also what the edge's own pools had.
+		tr = l7.NewTransport(l7.TransportOptions{ConnectTimeout: to.connect, ResponseTimeout: to.response,
+			WriteTimeout: to.response, MaxIdleConnDuration: to.keepalive})
+		p.transports[to] = tr
+		p.addrs[to] = map[string]bool{}
 	}
+	p.addrs[to][addr] = true
 	p.mu.Unlock()
-	o := &origin{id: oc.ID, client: c, host: u.Host, prefix: strings.TrimSuffix(u.EscapedPath(), "/"), timeout: rt}
+	o := &origin{id: oc.ID, client: tr.Client(addr, tlsOn), timeouts: to, addr: addr, host: u.Host,
+		prefix: strings.TrimSuffix(u.EscapedPath(), "/")}
 	for name, v := range oc.CustomHeaders {
 		o.headers = append(o.headers, name, v.Reveal())
 	}
 	return o, nil
-}
-
-// dialOrigin connects with timeout ct and marks failures as connect
-// errors (l7.DialError), so l7.UpstreamError tells a refused or timed-out
-// connect from a failure after the request went out.
-func dialOrigin(ct time.Duration) fasthttp.DialFunc {
-	return func(addr string) (net.Conn, error) {
-		c, err := fasthttp.DialTimeout(addr, ct)
-		if err != nil {
-			return nil, l7.DialError(err)
-		}
-		return c, nil
-	}
-}
-
-func retryStaleConn(req *fasthttp.Request, attempts int, err error) (bool, bool) {
-	if !req.Header.IsGet() && !req.Header.IsHead() && !req.Header.IsOptions() {
-		return false, false
-	}
-	return false, errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // retain drops the pools no origin of s uses (after a reload changed or
@@ -128,20 +96,31 @@ func retryStaleConn(req *fasthttp.Request, attempts int, err error) (bool, bool)
 // flight on an old snapshot keep working, their connections close when
 // they finish.
 func (p *pools) retain(s *Snapshot) {
-	keep := map[*fasthttp.HostClient]bool{}
+	keep := map[originTimeouts]map[string]bool{}
 	for _, d := range s.dists {
 		for _, b := range d.behaviors {
 			for _, o := range b.target.members {
-				keep[o.client] = true
+				if keep[o.timeouts] == nil {
+					keep[o.timeouts] = map[string]bool{}
+				}
+				keep[o.timeouts][o.addr] = true
 			}
 		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k, c := range p.clients {
-		if !keep[c] {
-			delete(p.clients, k)
-			c.CloseIdleConnections()
+	for to, tr := range p.transports {
+		if keep[to] == nil {
+			delete(p.transports, to)
+			delete(p.addrs, to)
+			tr.CloseIdleConnections()
+			continue
+		}
+		for addr := range p.addrs[to] {
+			if !keep[to][addr] {
+				delete(p.addrs[to], addr)
+				tr.Forget(addr)
+			}
 		}
 	}
 }
@@ -150,8 +129,8 @@ func (p *pools) retain(s *Snapshot) {
 func (p *pools) closeIdle() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range p.clients {
-		c.CloseIdleConnections()
+	for _, tr := range p.transports {
+		tr.CloseIdleConnections()
 	}
 }
 
@@ -221,7 +200,7 @@ func (s *originSpec) do(ctx context.Context, v cache.Validators) (*fasthttp.Resp
 			resp.SkipBody = true
 		}
 		start := time.Now()
-		err := o.client.Do(req, resp)
+		err := s.send(o, req, resp)
 		fasthttp.ReleaseRequest(req)
 		if s.m != nil {
 			s.m.OriginLatency.Observe(time.Since(start).Seconds())
@@ -245,6 +224,25 @@ func (s *originSpec) do(ctx context.Context, v cache.Validators) (*fasthttp.Resp
 		return resp, o, nil
 	}
 	return nil, nil, lastErr
+}
+
+// send makes one exchange with o over its pool. A GET, HEAD or OPTIONS
+// whose pooled connection turned out closed before any response byte
+// (l7's Retryable reset: the origin dropped an idle keep-alive connection)
+// is sent once more, on a fresh connection; nothing else is replayed here
+// (a response timeout is 504 or a failover, never a second try).
+func (s *originSpec) send(o *origin, req *fasthttp.Request, resp *fasthttp.Response) error {
+	err := o.client.Do(req, resp)
+	if err == nil || !s.failover {
+		return err
+	}
+	if le := l7.UpstreamError(err); !le.Retryable || le.Reason != l7.ReasonReset {
+		return err
+	}
+	skip := resp.SkipBody
+	resp.Reset()
+	resp.SkipBody = skip
+	return o.client.Do(req, resp)
 }
 
 // build writes the origin request: method, prefix + canonical path + the

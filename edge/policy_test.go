@@ -261,10 +261,16 @@ func TestSwapSnapshot(t *testing.T) {
 		t.Fatalf("after swap: %q", got)
 	}
 	te.e.pools.mu.Lock()
-	n := len(te.e.pools.clients)
+	var addrs []string
+	for _, as := range te.e.pools.addrs {
+		for a := range as {
+			addrs = append(addrs, a)
+		}
+	}
+	nTr := len(te.e.pools.transports)
 	te.e.pools.mu.Unlock()
-	if n != 1 {
-		t.Fatalf("%d pools after the swap, want 1", n)
+	if len(addrs) != 1 || addrs[0] != b.Addr || nTr != 1 {
+		t.Fatalf("pools after the swap: %v in %d transports, want only %s", addrs, nTr, b.Addr)
 	}
 }
 

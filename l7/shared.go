@@ -8,6 +8,8 @@ package l7
 import (
 	"errors"
 	"fmt"
+
+	"github.com/valyala/fasthttp"
 )
 
 // HopByHop reports whether a header field named name (any case) must not
@@ -109,3 +111,17 @@ func (p *PathPattern) Match(path []byte) bool { return p.p.match(path) }
 
 // String returns the pattern as written.
 func (p *PathPattern) String() string { return p.p.src }
+
+// Client returns t's keep-alive pool for addr (host:port) over plain TCP
+// or TLS, creating it on first use: the pool lb forwards over, for a
+// caller that sends with HostClient.Do (the edge's origins). Such a pool
+// has no whole-exchange deadlines: t's ResponseTimeout bounds each read
+// (how long the server may stay silent, however long the body takes),
+// WriteTimeout each write, ConnectTimeout the dial (whose errors are marked
+// for UpstreamError); a pooled plain connection found closed is reported
+// before the request is written. Do makes one attempt
+// (MaxIdemponentCallAttempts 1): retry when UpstreamError says Retryable.
+// The pool lives until Forget(addr) or the process ends.
+func (t *Transport) Client(addr string, tls bool) *fasthttp.HostClient {
+	return t.client(addr, tls)
+}
