@@ -4,9 +4,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -97,5 +99,63 @@ func TestSharedPathPattern(t *testing.T) {
 	path := []byte("/img/a/b/c/x1.jpg")
 	if n := testing.AllocsPerRun(100, func() { p.Match(path) }); n != 0 {
 		t.Fatalf("Match allocates %v times", n)
+	}
+}
+
+// TestSharedTransportClient: Client hands out one pool per address; Do
+// over it reaches the server, a silent server is a response timeout
+// (per read, 504) and a closed port a connect error (502), as lb maps them.
+func TestSharedTransportClient(t *testing.T) {
+	release := make(chan struct{})
+	b := newBackend(t, "shared", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/silent" {
+			select {
+			case <-release:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		_, _ = io.WriteString(w, "shared:"+r.Header.Get("X-Test"))
+	})
+	t.Cleanup(func() { close(release) })
+	tr := NewTransport(TransportOptions{ResponseTimeout: 300 * time.Millisecond, ConnectTimeout: time.Second})
+	t.Cleanup(tr.CloseIdleConnections)
+	c := tr.Client(b.addr(), false)
+	if c != tr.Client(b.addr(), false) || c == tr.Client(b.addr(), true) {
+		t.Fatal("Client does not hand out one pool per address and scheme")
+	}
+	do := func(c *fasthttp.HostClient, path string) (int, string, error) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://" + b.addr() + path)
+		req.Header.Set("X-Test", "1")
+		err := c.Do(req, resp)
+		return resp.StatusCode(), string(resp.Body()), err
+	}
+	for range 2 {
+		if st, body, err := do(c, "/ok"); err != nil || st != 200 || body != "shared:1" {
+			t.Fatalf("Do: %d %q %v", st, body, err)
+		}
+	}
+	start := time.Now()
+	_, _, err := do(c, "/silent")
+	if e := UpstreamError(err); e == nil || e.Status != 504 || e.Reason != ReasonResponseTimeout {
+		t.Fatalf("silent server: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("response timeout after %v", d)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	_, _, err = do(tr.Client(closed, false), "/")
+	if e := UpstreamError(err); e == nil || e.Status != 502 || e.Reason != ReasonConnectRefused || !e.Retryable {
+		t.Fatalf("closed port: %v", err)
+	}
+	if n := b.count(); n != 3 {
+		t.Fatalf("server saw %d requests, want 3", n)
 	}
 }
