@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +18,8 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/internal/obs"
+	"github.com/switchyard/switchyard/l4"
 )
 
 // startTLSBackend is a TLS target with a self-signed certificate for
@@ -259,4 +263,28 @@ func newPool(certs ...*x509.Certificate) *x509.CertPool {
 		p.AddCert(c)
 	}
 	return p
+}
+
+// TestObserveFlowAllocs: counting an ended flow and writing its access-log
+// line costs no allocation for a flow that ended normally.
+func TestObserveFlowAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	a := newApp(slog.New(slog.DiscardHandler), io.Discard, io.Discard, "test", nil)
+	a.cur.Store(&snapshot{cfg: &config.LB{}, flows: map[string]*flowListener{
+		"stream": {m: a.metrics.Flows("stream", "db"), group: "db", typ: "tcp", elb: "net/lb/stream", arn: "targetgroup/db"},
+	}})
+	al := obs.NewAccessLog(io.Discard, obs.FormatALB, obs.DefaultBufferSize, nil)
+	defer al.Close()
+	a.accessLog.Store(al)
+	rec := &l4.Record{
+		Listener: "stream", TargetGroup: "db", Client: netip.MustParseAddrPort("127.0.0.1:5555"),
+		Destination: netip.MustParseAddrPort("127.0.0.1:8081"), Target: "127.0.0.1:9001",
+		Start: time.Now(), ConnectTime: time.Millisecond, Received: 10, Sent: 20,
+		Duration: time.Second, CloseReason: l4.ReasonClientClose,
+	}
+	if n := testing.AllocsPerRun(500, func() { a.observeFlow(rec) }); n != 0 {
+		t.Errorf("observeFlow allocates %v times per flow", n)
+	}
 }
