@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchyard/switchyard/cache"
 	"github.com/switchyard/switchyard/geo"
+	"github.com/switchyard/switchyard/l7"
 )
 
 // Options configure an Edge. Store and Geo are required.
@@ -186,30 +187,24 @@ const (
 )
 
 // NewServer returns a fasthttp.Server for one listener with every limit
-// set. Serve it on a listener already wrapped for PROXY protocol or TLS.
+// set: lb's (l7.ApplyServerLimits) with the edge's idle timeout, header
+// block (MaxHeaderBytes, CloudFront's 20 KiB plus slack) and buffered body
+// cap (MaxBodySize); the header read is bounded by the idle timeout too.
+// Serve it on a listener already wrapped for PROXY protocol or TLS.
 func (e *Edge) NewServer(lo ListenerOptions) *fasthttp.Server {
 	idle := lo.IdleTimeout
 	if idle <= 0 {
 		idle = 60 * time.Second
 	}
-	return &fasthttp.Server{
-		Handler:               e.Handler(lo),
-		Name:                  "",
-		NoDefaultServerHeader: true,
-		NoDefaultContentType:  true,
-		NoDefaultDate:         false,
-		ReadBufferSize:        MaxHeaderBytes + 4096,
-		WriteBufferSize:       16 << 10,
-		ReadTimeout:           idle,
-		WriteTimeout:          idle,
-		IdleTimeout:           idle,
-		MaxRequestBodySize:    MaxBodySize,
-		Concurrency:           256 * 1024,
-		CloseOnShutdown:       true,
-		TCPKeepalive:          true,
-		Logger:                fasthttpLogger{e.log},
-		ErrorHandler:          e.parseError,
+	s := &fasthttp.Server{
+		Handler:      e.Handler(lo),
+		ErrorHandler: e.parseError,
+		Logger:       fasthttpLogger{e.log},
+		TCPKeepalive: true,
 	}
+	l7.ApplyServerLimits(s, l7.ServerLimits{IdleTimeout: idle, ReadTimeout: idle,
+		MaxHeaderBytes: MaxHeaderBytes + 4096, MaxRequestBodySize: MaxBodySize, Concurrency: 256 * 1024})
+	return s
 }
 
 // parseError answers requests fasthttp could not read: a request line and

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,8 +169,18 @@ func TestOversizedRequest(t *testing.T) {
 	if status := rawStatus(t, te.addr, req); status != 413 {
 		t.Fatalf("oversized header: %d, want 413", status)
 	}
+	// A body declared over MaxBodySize is refused before it is read.
+	req = "POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(MaxBodySize+1) + "\r\n\r\nabc"
+	if status := rawStatus(t, te.addr, req); status != 413 {
+		t.Fatalf("oversized body: %d, want 413", status)
+	}
 	if o.Hits() != 0 {
 		t.Fatal("oversized request reached the origin")
+	}
+	s := te.e.NewServer(ListenerOptions{IdleTimeout: 7 * time.Second})
+	if s.ReadBufferSize != MaxHeaderBytes+4096 || s.MaxRequestBodySize != MaxBodySize || s.IdleTimeout != 7*time.Second ||
+		s.ReadTimeout != 7*time.Second || !s.DisablePreParseMultipartForm || !s.NoDefaultServerHeader {
+		t.Fatalf("server limits not applied: %+v", s)
 	}
 }
 

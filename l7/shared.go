@@ -8,6 +8,7 @@ package l7
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -124,4 +125,69 @@ func (p *PathPattern) String() string { return p.p.src }
 // The pool lives until Forget(addr) or the process ends.
 func (t *Transport) Client(addr string, tls bool) *fasthttp.HostClient {
 	return t.client(addr, tls)
+}
+
+// ServerLimits are the per-listener inputs of ApplyServerLimits. Zero
+// fields take the defaults named.
+type ServerLimits struct {
+	// IdleTimeout closes idle keep-alive connections and bounds each
+	// response write (default 60s, ALB's and CloudFront's).
+	IdleTimeout time.Duration
+	// ReadTimeout bounds reading a request's header block, against
+	// slowloris (default 60s; never more than IdleTimeout).
+	ReadTimeout time.Duration
+	// MaxHeaderBytes is the read buffer, which caps the request line plus
+	// header block (default 64 KiB, ALB's); more is a parse error.
+	MaxHeaderBytes int
+	// MaxRequestBodySize caps a request body fasthttp buffers (default
+	// 1 GiB, for lb, which streams bodies and only buffers a prefix).
+	MaxRequestBodySize int
+	// Concurrency caps requests served at once (default
+	// fasthttp.DefaultConcurrency); beyond it clients get 503 at once.
+	Concurrency int
+}
+
+// ApplyServerLimits sets on s the explicit limits and defaults of a
+// viewer-facing server, the ones lb's listeners (NewServer) use and the
+// edge's: the timeouts and buffer sizes of l, a 16 KiB write buffer, no
+// default Server header or Content-Type (a proxy passes the upstream's
+// or writes its own), a Date header, no eager multipart parsing (a
+// proxy never reads forms; parsing them is a cost a client could impose),
+// and connections closed on shutdown. Handler, ErrorHandler, Logger and
+// the body-streaming and hijacking switches stay the caller's.
+func ApplyServerLimits(s *fasthttp.Server, l ServerLimits) {
+	idle := l.IdleTimeout
+	if idle <= 0 {
+		idle = 60 * time.Second
+	}
+	rt := l.ReadTimeout
+	if rt <= 0 {
+		rt = 60 * time.Second
+	}
+	rt = min(rt, idle)
+	hdr := l.MaxHeaderBytes
+	if hdr <= 0 {
+		hdr = 64 << 10
+	}
+	body := l.MaxRequestBodySize
+	if body <= 0 {
+		body = 1 << 30
+	}
+	conc := l.Concurrency
+	if conc <= 0 {
+		conc = fasthttp.DefaultConcurrency
+	}
+	s.Name = ""
+	s.Concurrency = conc
+	s.ReadBufferSize = hdr
+	s.WriteBufferSize = 16 << 10
+	s.ReadTimeout = rt
+	s.WriteTimeout = idle
+	s.IdleTimeout = idle
+	s.MaxRequestBodySize = body
+	s.DisablePreParseMultipartForm = true
+	s.NoDefaultServerHeader = true
+	s.NoDefaultContentType = true
+	s.NoDefaultDate = false
+	s.CloseOnShutdown = true
 }

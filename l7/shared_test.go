@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard/switchyard/config"
 )
 
 func TestSharedHopByHop(t *testing.T) {
@@ -157,5 +159,52 @@ func TestSharedTransportClient(t *testing.T) {
 	}
 	if n := b.count(); n != 3 {
 		t.Fatalf("server saw %d requests, want 3", n)
+	}
+}
+
+// TestSharedServerLimitsMatchNewServer: ApplyServerLimits sets what
+// lb's NewServer sets for the same listener, field by field, so the two
+// binaries cannot drift apart while NewServer keeps its own copy.
+func TestSharedServerLimitsMatchNewServer(t *testing.T) {
+	for _, tc := range []struct {
+		idle time.Duration
+		o    ServerOptions
+		l    ServerLimits
+	}{
+		{0, ServerOptions{}, ServerLimits{}},
+		{5 * time.Second, ServerOptions{ReadTimeout: 20 * time.Second, MaxHeaderBytes: 8 << 10, Concurrency: 99},
+			ServerLimits{IdleTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second, MaxHeaderBytes: 8 << 10, Concurrency: 99}},
+	} {
+		lc := config.Listener{Name: "x", Protocol: "HTTP", IdleTimeout: config.Duration(tc.idle), DefaultAction: fixed("x")}
+		r, err := NewRouter(lc, nil, RouterOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.o.Listener = lc
+		s, err := NewServer(r, tc.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got fasthttp.Server
+		ApplyServerLimits(&got, tc.l)
+		want := s.fs
+		type field struct {
+			name      string
+			got, want any
+		}
+		for _, f := range []field{
+			{"Name", got.Name, want.Name}, {"Concurrency", got.Concurrency, want.Concurrency},
+			{"ReadBufferSize", got.ReadBufferSize, want.ReadBufferSize}, {"WriteBufferSize", got.WriteBufferSize, want.WriteBufferSize},
+			{"ReadTimeout", got.ReadTimeout, want.ReadTimeout}, {"WriteTimeout", got.WriteTimeout, want.WriteTimeout},
+			{"IdleTimeout", got.IdleTimeout, want.IdleTimeout}, {"MaxRequestBodySize", got.MaxRequestBodySize, want.MaxRequestBodySize},
+			{"DisablePreParseMultipartForm", got.DisablePreParseMultipartForm, want.DisablePreParseMultipartForm},
+			{"NoDefaultServerHeader", got.NoDefaultServerHeader, want.NoDefaultServerHeader},
+			{"NoDefaultContentType", got.NoDefaultContentType, want.NoDefaultContentType},
+			{"NoDefaultDate", got.NoDefaultDate, want.NoDefaultDate}, {"CloseOnShutdown", got.CloseOnShutdown, want.CloseOnShutdown},
+		} {
+			if f.got != f.want {
+				t.Errorf("idle %v: %s = %v, NewServer sets %v", tc.idle, f.name, f.got, f.want)
+			}
+		}
 	}
 }
