@@ -14,6 +14,8 @@ import (
 
 	"github.com/andybalholm/brotli"
 	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard/switchyard/cache"
 )
 
 func TestRangeFromCache(t *testing.T) {
@@ -385,5 +387,22 @@ func TestHTTPSOrigin(t *testing.T) {
 	a := te.get(t, "/tls")
 	if a.Status != 200 || a.Body != "over tls" || sni.Load() != true {
 		t.Fatalf("https origin: %d %q", a.Status, a.Body)
+	}
+}
+
+// TestAppendFiltered: list policies keep the named query parameters and
+// cookies in request order, raw (query) or trimmed (cookies), re-joined.
+func TestAppendFiltered(t *testing.T) {
+	names := []string{"a", "s"}
+	for _, tc := range []struct{ got, want string }{
+		{string(appendFilteredQuery(nil, cache.List, names, []byte("x=1&a=2&&s&b=3&a= 4"))), "a=2&s&a= 4"},
+		{string(appendFilteredQuery(nil, cache.All, names, []byte("x=1&a=2"))), "x=1&a=2"},
+		{string(appendFilteredQuery(nil, cache.None, names, []byte("a=2"))), ""},
+		{string(appendFilteredCookie(nil, cache.List, names, []byte("t=1; a=x;s=y ;  ;q=2"))), "a=x; s=y"},
+		{string(appendFilteredCookie(nil, cache.List, names, []byte("t=1"))), ""},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
 	}
 }

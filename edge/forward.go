@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 
@@ -108,56 +109,39 @@ func (f *forwardPolicy) forwarded(name []byte) bool {
 	return f.allHeaders && !strings.EqualFold("authorization", string(name))
 }
 
-// appendQuery appends the query the origin gets: every parameter for All,
-// the named ones in request order for List (raw, joined by '&').
+// appendFilteredQuery appends the query the origin gets: every parameter
+// for All, the named ones in request order for List (raw, joined by '&').
 func appendFilteredQuery(dst []byte, mode cache.Mode, names []string, q []byte) []byte {
-	switch mode {
-	case cache.None:
-		return dst
-	case cache.All:
-		return append(dst, q...)
-	}
-	first := true
-	for len(q) > 0 {
-		p := q
-		if i := indexByte(q, '&'); i >= 0 {
-			p, q = q[:i], q[i+1:]
-		} else {
-			q = nil
-		}
-		n := p
-		if i := indexByte(p, '='); i >= 0 {
-			n = p[:i]
-		}
-		if len(p) == 0 || !slices.Contains(names, string(n)) {
-			continue
-		}
-		if !first {
-			dst = append(dst, '&')
-		}
-		dst = append(dst, p...)
-		first = false
-	}
-	return dst
+	return appendFiltered(dst, mode, names, q, '&', "&", false)
 }
 
-// appendFilteredCookie appends the Cookie value the origin gets.
+// appendFilteredCookie appends the Cookie value the origin gets, in the
+// same way ("; "-joined, each pair trimmed).
 func appendFilteredCookie(dst []byte, mode cache.Mode, names []string, c []byte) []byte {
+	return appendFiltered(dst, mode, names, c, ';', "; ", true)
+}
+
+// appendFiltered appends v for All, nothing for None, and for List the
+// sep-separated name[=value] pairs of v whose name is in names, in their
+// order, joined by join.
+func appendFiltered(dst []byte, mode cache.Mode, names []string, v []byte, sep byte, join string, trim bool) []byte {
 	switch mode {
 	case cache.None:
 		return dst
 	case cache.All:
-		return append(dst, c...)
+		return append(dst, v...)
 	}
 	first := true
-	for len(c) > 0 {
-		p := c
-		if i := indexByte(c, ';'); i >= 0 {
-			p, c = c[:i], c[i+1:]
+	for len(v) > 0 {
+		p := v
+		if i := indexByte(v, sep); i >= 0 {
+			p, v = v[:i], v[i+1:]
 		} else {
-			c = nil
+			v = nil
 		}
-		p = []byte(strings.TrimSpace(string(p)))
+		if trim {
+			p = bytes.TrimSpace(p)
+		}
 		n := p
 		if i := indexByte(p, '='); i >= 0 {
 			n = p[:i]
@@ -166,7 +150,7 @@ func appendFilteredCookie(dst []byte, mode cache.Mode, names []string, c []byte)
 			continue
 		}
 		if !first {
-			dst = append(dst, "; "...)
+			dst = append(dst, join...)
 		}
 		dst = append(dst, p...)
 		first = false
