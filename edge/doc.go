@@ -14,6 +14,13 @@
 // countries and viewer facts are geo's. This package wires them to
 // fasthttp and to origins.
 //
+// The proxy machinery is lb's (package l7), shared rather than copied:
+// origin pools are l7.Transport pools, hop-by-hop fields are
+// l7.HopByHop's, path patterns l7.PathPattern, origin errors are mapped by
+// l7.UpstreamError and the listeners get l7.ApplyServerLimits. CloudFront's
+// rules on top of them (forwarding policies, CloudFront-* headers, error
+// pages, result types) are this package's.
+//
 // It does not open listeners, parse PROXY protocol, terminate TLS, load
 // config files or serve the admin API: cmd/edge does, and hands each
 // listener's server an already wrapped net.Listener.
