@@ -208,3 +208,25 @@ func TestSharedServerLimitsMatchNewServer(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPathPatternMatch: a CloudFront-style behaviour list walked for
+// one path (three misses, then a hit).
+func BenchmarkPathPatternMatch(b *testing.B) {
+	var pats []PathPattern
+	for _, s := range []string{"/api/v?/*", "*.php", "/static/exact.css", "/img/*.jpg"} {
+		p, err := CompilePathPattern(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pats = append(pats, p)
+	}
+	path := []byte("/img/2026/11/26/some-long-name.jpg")
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range pats {
+			if pats[i].Match(path) {
+				break
+			}
+		}
+	}
+}
