@@ -322,8 +322,7 @@ func (x *exchange) forward(f *forwardAction, now time.Time) {
 	x.respond()
 	if f.stickiness > 0 && len(f.groups) > 1 {
 		// Set on every response: the window is refreshed, as ALB does.
-		exp := now.Add(f.stickiness)
-		x.setCookie(CookieTargetGroup, sealCookie(f.scope, tg.name, exp), exp)
+		setGroupCookie(x, f.scope, tg.name, now, f.stickiness)
 	}
 	if tg.affinity != nil {
 		tg.affinity.remember(x, x.b)

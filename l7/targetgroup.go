@@ -26,17 +26,17 @@ type TargetGroup struct {
 	// affinity, when set, may choose a target before the balancer does:
 	// the seam for target stickiness (lb_cookie, app_cookie) and future
 	// slow-start weighting.
-	affinity affinity
+	affinity stickiness
 	// slowStart ramps a newly healthy target's share linearly over this
 	// window (0 = off); now is the clock it is measured with.
 	slowStart time.Duration
 	now       func() time.Time
 }
 
-// affinity is target-level stickiness. prefer returns the backend the
+// stickiness is target-level stickiness. prefer returns the backend the
 // request is pinned to (nil: let the balancer choose); remember records the
 // choice on the response (a cookie).
-type affinity interface {
+type stickiness interface {
 	prefer(v *RequestView, s *backendSet) *backend
 	remember(x *exchange, b *backend)
 }
