@@ -28,7 +28,8 @@ type TargetGroup struct {
 	// slow-start weighting.
 	affinity stickiness
 	// slowStart ramps a newly healthy target's share linearly over this
-	// window (0 = off); now is the clock it is measured with.
+	// window (0 = off) by runtime.Target.SlowStartFactor; now is the clock
+	// it is measured with (the runtime registry's clock in tests).
 	slowStart time.Duration
 	now       func() time.Time
 }
@@ -71,7 +72,6 @@ func NewTargetGroup(cfg config.TargetGroup, g *runtime.Group, tr *Transport) (*T
 			return nil, fmt.Errorf("l7: target group %s: slow_start cannot be combined with least_outstanding_requests", cfg.Name)
 		}
 		tg.slowStart = d
-		tg.now = time.Now
 	}
 	if st := cfg.Stickiness; st != nil && st.Type != "" {
 		a, err := newAffinity(cfg.Name, st)
@@ -80,6 +80,12 @@ func NewTargetGroup(cfg config.TargetGroup, g *runtime.Group, tr *Transport) (*T
 		}
 		tg.affinity = a
 	}
+	tg.now = time.Now
+	// Which targets ramp is decided in runtime as they turn healthy (the
+	// AWS rules: not a lone first target; only beside a healthy target out
+	// of slow start), so the group must know the window. cmd/lb sets it
+	// too; setting it again with the same value changes nothing.
+	g.SetSlowStart(tg.slowStart)
 	return tg, nil
 }
 
@@ -110,11 +116,13 @@ func (tg *TargetGroup) pick(v *RequestView, avoid *runtime.Target) *backend {
 	b := tg.pickFrom(s, avoid)
 	if tg.slowStart > 0 && len(s.backends) > 1 {
 		now := tg.now()
-		// A ramping target keeps a pick with probability equal to its ramp
-		// fraction, else the balancer picks again: its share grows
-		// linearly from ~0 to full over the window (elb.md §2.3).
+		// A ramping target keeps a pick with probability equal to its
+		// slow-start factor, else the balancer picks again: its share
+		// grows linearly from ~0 to full over the window (elb.md §2.3).
+		// Whether a target ramps at all is runtime's decision, made when
+		// it turned healthy (Group.SetSlowStart).
 		for range 3 {
-			f := tg.ramp(s, b, now)
+			f := b.t.SlowStartFactor(now, tg.slowStart)
 			if f >= 1 || rand.Float64() < f {
 				break
 			}
@@ -122,28 +130,4 @@ func (tg *TargetGroup) pick(v *RequestView, avoid *runtime.Target) *backend {
 		}
 	}
 	return b
-}
-
-// ramp returns b's slow-start fraction in [0, 1]: 1 when it is not in slow
-// start. A target is in slow start during the window after it became
-// healthy, when at least one other routable target is not.
-func (tg *TargetGroup) ramp(s *backendSet, b *backend, now time.Time) float64 {
-	since := b.t.HealthySince()
-	if since.IsZero() {
-		return 1
-	}
-	el := now.Sub(since)
-	if el >= tg.slowStart {
-		return 1
-	}
-	for i := range s.backends {
-		o := &s.backends[i]
-		if o == b {
-			continue
-		}
-		if hs := o.t.HealthySince(); hs.IsZero() || now.Sub(hs) >= tg.slowStart {
-			return float64(el) / float64(tg.slowStart)
-		}
-	}
-	return 1
 }
