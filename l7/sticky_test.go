@@ -220,3 +220,26 @@ func sessionCookie() *fasthttp.Cookie {
 	c.SetValue("s1")
 	return c
 }
+
+// BenchmarkStickyCookie: open AWSALB on the request and write AWSALB +
+// AWSALBCORS on the response.
+func BenchmarkStickyCookie(b *testing.B) {
+	reg := runtime.NewRegistry(nil)
+	g := reg.Group("web")
+	g.SetChecksDisabled(true)
+	g.Register([]runtime.TargetSpec{{Addr: "127.0.0.1:1"}, {Addr: "127.0.0.1:2"}})
+	tg, err := NewTargetGroup(config.TargetGroup{Name: "web", Stickiness: &config.Stickiness{Type: "lb_cookie"}}, g, NewTransport(TransportOptions{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := tg.currentSet()
+	val := sealer().Seal(nil, affinity.KindTarget, "web", s.backends[1].t.Addr, time.Now().Add(time.Hour))
+	v := &RequestView{RawHeaders: []byte("Host: x\r\nCookie: " + CookieTarget + "=" + string(val) + "\r\n")}
+	x := &exchange{ctx: &fasthttp.RequestCtx{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		bk := tg.affinity.prefer(v, s)
+		x.ctx.Response.Header.Reset()
+		tg.affinity.remember(x, bk)
+	}
+}
