@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# tcp-short.sh — many short TCP connections: lb (TCP listener, flow_hash)
+# against HAProxy `mode tcp`, in one run, one connection per request.
+#
+#   usage: bench/tcp-short.sh            (from the repository root or anywhere)
+#
+# Load: wrk with `Connection: close`; the origin (the shared bench backend,
+# fasthttp) closes after each response and wrk opens a new connection for the
+# next request, so every request is one TCP connection through the proxy (the
+# script checks that the origin saw about as many connections as wrk counted
+# requests). Pinned like the shared harness: the proxy alone on CPU $PROXY_CPU
+# (GOMAXPROCS=1 / HAProxy nbthread 1), wrk and the origin on CPU $LOAD_CPU.
+#
+# Reported per system and round: connections/s, proxy CPU seconds (utime+stime
+# from /proc/PID/stat), connections per proxy CPU-second, p50/p99 (ms),
+# errors; then medians over ROUNDS alternating rounds and lb/HAProxy ratios.
+#
+# Knobs: ROUNDS=3 DURATION=5 WARMUP=1 CONNS=32 WRK_THREADS=1 PATH_=/small
+#        PROXY_CPU=1 LOAD_CPU=0 LB_BIN= (prebuilt lb; default: go build ./cmd/lb)
+#        SYSTEMS="haproxy lb"
+# Ports: PORT_BASE (default 18186) origin, +1 HAProxy, +2 lb; keep them
+# within 18181–18199. The script refuses ports already in use.
+# Loopback only; every wrk run bounded by -d and `timeout`; processes started
+# here are stopped by PID on exit.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+SHARED=${SHARED:-/work/shared/bench}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+CONNS=${CONNS:-32}
+WRK_THREADS=${WRK_THREADS:-1}
+PATH_=${PATH_:-/small}
+PROXY_CPU=${PROXY_CPU:-1}
+LOAD_CPU=${LOAD_CPU:-0}
+SYSTEMS=${SYSTEMS:-"haproxy lb"}
+PORT_BASE=${PORT_BASE:-18186}
+P_ORIGIN=$PORT_BASE P_HAPROXY=$(( PORT_BASE + 1 )) P_LB=$(( PORT_BASE + 2 ))
+
+for tool in wrk haproxy taskset go awk ss; do
+  command -v "$tool" >/dev/null || { echo "tcp-short.sh: $tool not found" >&2; exit 1; }
+done
+
+SCRATCH=$(mktemp -d /tmp/tcp-short.XXXXXX)
+PIDS=()
+stop_pid() {
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local i
+  for (( i=${#PIDS[@]}-1; i>=0; i-- )); do stop_pid "${PIDS[$i]}"; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_bg() { # start_bg LOG CMD... ; sets LAST_PID
+  local log=$1; shift
+  "$@" >"$log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12+$13}'; }
+wait_port() { # wait_port PORT: up to 10 s for a listener
+  local i
+  for i in $(seq 100); do
+    ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# passive_opens: TCP accepts on this host (/proc/net/snmp). Each request
+# through a proxy is two accepts (proxy and origin), so opens/2/requests ≈ 1
+# proves one connection per request (other users of the host add a little).
+passive_opens() { awk '/^Tcp:/ { if (h) { print $6; exit } h=1 }' /proc/net/snmp; }
+
+HZ=$(getconf CLK_TCK)
+LG=(taskset -c "$LOAD_CPU")
+PX=(taskset -c "$PROXY_CPU")
+
+echo "building origin and lb in $SCRATCH" >&2
+( cd "$SHARED/backend" && go build -trimpath -o "$SCRATCH/backend" . )
+if [ -n "${LB_BIN:-}" ]; then cp "$LB_BIN" "$SCRATCH/lb"; else ( cd "$ROOT" && go build -trimpath -o "$SCRATCH/lb" ./cmd/lb ); fi
+
+for p in "$P_ORIGIN" "$P_HAPROXY" "$P_LB"; do
+  if ss -Hltn "sport = :$p" | grep -q .; then echo "tcp-short.sh: port $p in use; set PORT_BASE" >&2; exit 1; fi
+done
+start_bg "$SCRATCH/origin.log" "${LG[@]}" "$SCRATCH/backend" -port "$P_ORIGIN" -n 1
+wait_port "$P_ORIGIN" || { echo "origin did not start" >&2; exit 1; }
+
+sed -e "s/@THREADS@/1/" -e "s/@PORT@/$P_HAPROXY/" \
+    -e "s/@HAPROXY_SERVERS@/    server o1 127.0.0.1:$P_ORIGIN/" \
+    "$SHARED/conf/haproxy-tcp.cfg" > "$SCRATCH/haproxy.cfg"
+cat > "$SCRATCH/lb.yaml" <<YAML
+admin: {address: "127.0.0.1:0"}
+listeners:
+  - name: stream
+    protocol: TCP
+    address: 127.0.0.1:$P_LB
+    default_action: {forward: {target_group: origins}}
+target_groups:
+  - name: origins
+    protocol: TCP
+    targets: ["127.0.0.1:$P_ORIGIN"]
+    algorithm: flow_hash
+    health_check: {protocol: TCP, interval: 30s}
+YAML
+
+start_bg "$SCRATCH/haproxy.log" "${PX[@]}" haproxy -db -f "$SCRATCH/haproxy.cfg"
+HAPROXY_PID=$LAST_PID
+start_bg "$SCRATCH/lb.log" "${PX[@]}" env GOMAXPROCS=1 "$SCRATCH/lb" -config "$SCRATCH/lb.yaml" -log-level warn
+LB_PID=$LAST_PID
+wait_port "$P_HAPROXY" || { echo "haproxy did not start" >&2; cat "$SCRATCH/haproxy.log" >&2; exit 1; }
+wait_port "$P_LB" || { echo "lb did not start" >&2; cat "$SCRATCH/lb.log" >&2; exit 1; }
+
+cat > "$SCRATCH/report.lua" <<'LUA'
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK %d %d %d %d %d %d %d %.3f %.3f\n",
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+LUA
+
+runwrk() { # runwrk PORT SECONDS
+  timeout $(( $2 + 15 )) "${LG[@]}" wrk -t "$WRK_THREADS" -c "$CONNS" -d "${2}s" --latency \
+    -H 'Connection: close' -s "$SCRATCH/report.lua" "http://127.0.0.1:$1$PATH_" 2>&1 | awk '/^WRK /'
+}
+
+RES="$SCRATCH/results.txt"
+: > "$RES"
+printf '%-8s %5s %10s %8s %12s %8s %8s %6s %9s\n' system round conn/s cpu_s conn/cpu_s p50_ms p99_ms errors origin/req
+for r in $(seq "$ROUNDS"); do
+  order=$SYSTEMS
+  [ $(( r % 2 )) -eq 0 ] && order=$(printf '%s\n' $SYSTEMS | tac | tr '\n' ' ')
+  for sys in $order; do
+    case $sys in
+      haproxy) port=$P_HAPROXY pid=$HAPROXY_PID ;;
+      lb) port=$P_LB pid=$LB_PID ;;
+      *) echo "unknown system $sys" >&2; exit 2 ;;
+    esac
+    runwrk "$port" "$WARMUP" >/dev/null
+    sleep 1
+    kill -0 "$pid" 2>/dev/null || { echo "$sys exited" >&2; exit 1; }
+    t0=$(ticks "$pid"); o0=$(passive_opens)
+    line=$(runwrk "$port" "$DURATION")
+    t1=$(ticks "$pid"); o1=$(passive_opens)
+    [ -n "$line" ] || { echo "wrk gave no result for $sys" >&2; exit 1; }
+    # PassiveOpens counts accepts by the proxy and by the origin: two per request.
+    read -r _ req dur ec er ew es et p50 p99 <<<"$line"
+    awk -v s="$sys" -v r="$r" -v req="$req" -v dur="$dur" -v dt=$(( t1 - t0 )) -v hz="$HZ" \
+        -v err=$(( ec + er + ew + es + et )) -v p50="$p50" -v p99="$p99" -v opens=$(( o1 - o0 )) 'BEGIN {
+      cps = req / (dur / 1e6); cpu = dt / hz; per = (cpu > 0) ? req / cpu : 0
+      printf "%-8s %5d %10.0f %8.2f %12.0f %8.2f %8.2f %6d %9.2f\n", s, r, cps, cpu, per, p50, p99, err, opens / 2 / (req > 0 ? req : 1)
+    }' | tee -a "$RES"
+  done
+done
+
+echo
+echo "medians over $ROUNDS rounds (conn/cpu_s = connections per proxy CPU-second):"
+printf '%-8s %10s %12s %8s %8s %8s %s\n' system conn/s conn/cpu_s p50_ms p99_ms errors "ratio_to_haproxy(conn/cpu_s)"
+med() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+ref=""
+for sys in $SYSTEMS; do
+  cps=$(awk -v s="$sys" '$1==s {print $3}' "$RES" | med)
+  per=$(awk -v s="$sys" '$1==s {print $5}' "$RES" | med)
+  p50=$(awk -v s="$sys" '$1==s {print $6}' "$RES" | med)
+  p99=$(awk -v s="$sys" '$1==s {print $7}' "$RES" | med)
+  err=$(awk -v s="$sys" '$1==s {e+=$8} END {print e+0}' "$RES")
+  [ "$sys" = haproxy ] && ref=$per
+  ratio=$(awk -v a="$per" -v b="${ref:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+  printf '%-8s %10.0f %12.0f %8.2f %8.2f %8d %s\n' "$sys" "$cps" "$per" "$p50" "$p99" "$err" "$ratio"
+done
