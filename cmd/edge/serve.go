@@ -8,13 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/internal/obs"
+	"github.com/switchyard/switchyard/internal/runtime"
 )
 
 // hooks let in-process tests drive runServe: they deliver signals and
@@ -81,13 +80,12 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 		return exitConfig
 	}
 	// Catch signals before listening, so an early SIGHUP cannot kill us.
-	sigs := make(chan os.Signal, 4)
-	if h != nil && h.signals != nil {
-		sigs = h.signals
-	} else {
-		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-		defer signal.Stop(sigs)
+	var override chan os.Signal
+	if h != nil {
+		override = h.signals
 	}
+	sigs, stop := runtime.NotifySignals(override)
+	defer stop()
 
 	var (
 		source string
@@ -148,41 +146,34 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 	if h != nil && h.started != nil {
 		h.started(a)
 	}
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
+	return runtime.SignalLoop{
+		Signals: sigs,
+		Reload: func(sig os.Signal) {
 			log.Info("reloading", "signal", sig.String(), "config", source)
 			a.reload()
-			continue
-		}
-		return drain(a, log, sig, sigs)
-	}
-	return exitOK
+		},
+		Drain: func(ctx context.Context, sig os.Signal) int { return drain(ctx, a, log, sig) },
+		Again: func(sig os.Signal) runtime.Again {
+			log.Warn("second signal: stopping at once", "signal", sig.String())
+			return runtime.CancelDrain
+		},
+		ClosedCode: exitOK,
+	}.Run()
 }
 
 // drain runs the graceful shutdown of SPEC §1: readiness 503, stop
 // accepting, Connection: close, wait for in-flight requests up to
-// shutdown_timeout. A second signal stops at once.
-func drain(a *app, log *slog.Logger, sig os.Signal, sigs <-chan os.Signal) int {
+// shutdown_timeout. A second signal cancels ctx: it stops at once.
+func drain(ctx context.Context, a *app, log *slog.Logger, sig os.Signal) int {
 	timeout := a.cfg.Load().ShutdownTimeout.D()
 	if timeout <= 0 {
 		timeout = config.DefaultShutdownTimeout
 	}
 	started := time.Now()
 	log.Info("draining", "signal", sig.String(), "dur_s", timeout.Seconds())
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		a.shutdown(ctx)
-		close(done)
-	}()
-	select {
-	case <-done:
-	case s := <-sigs:
-		log.Warn("second signal: stopping at once", "signal", s.String())
-		cancel()
-		<-done
-	}
+	a.shutdown(ctx)
 	a.close()
 	log.Info("stopped", "dur_s", time.Since(started).Seconds())
 	return exitOK

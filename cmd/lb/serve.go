@@ -1,18 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/internal/obs"
+	"github.com/switchyard/switchyard/internal/runtime"
 )
 
 // hooks let in-process tests drive runServe: they deliver signals and
@@ -44,13 +44,12 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 	// Catch signals before anything listens: a SIGHUP during start-up must
 	// not kill the process (its default action), and a SIGTERM is honoured
 	// as soon as the app is up.
-	sigs := make(chan os.Signal, 4)
-	if h != nil && h.signals != nil {
-		sigs = h.signals
-	} else {
-		signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-		defer signal.Stop(sigs)
+	var override chan os.Signal
+	if h != nil {
+		override = h.signals
 	}
+	sigs, stop := runtime.NotifySignals(override)
+	defer stop()
 
 	var (
 		source string
@@ -118,37 +117,27 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 		h.started(a)
 	}
 
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
+	return runtime.SignalLoop{
+		Signals: sigs,
+		Reload: func(sig os.Signal) {
 			log.Info("reloading", "signal", sig.String(), "config", source)
 			a.reload()
-			continue
-		}
-		return drainUntilDone(a, log, sig, sigs)
-	}
-	return exitOK
-}
-
-// drainUntilDone drains, reloads nothing more, and returns at once with
-// exit 1 if a second stop signal arrives (SPEC §1).
-func drainUntilDone(a *app, log *slog.Logger, first os.Signal, sigs <-chan os.Signal) int {
-	log.Info("drain started", "signal", first.String())
-	done := make(chan struct{})
-	go func() {
-		a.drain(a.snapshot().cfg.ShutdownTimeout.D())
-		close(done)
-	}()
-	for {
-		select {
-		case <-done:
+		},
+		Drain: func(_ context.Context, sig os.Signal) int {
+			log.Info("drain started", "signal", sig.String())
+			a.drain(a.snapshot().cfg.ShutdownTimeout.D())
 			return exitOK
-		case sig := <-sigs:
+		},
+		// A second stop signal returns at once with exit 1 (SPEC §1).
+		Again: func(sig os.Signal) runtime.Again {
 			if sig == syscall.SIGHUP {
 				log.Info("reload ignored while draining")
-				continue
+				return runtime.KeepDraining
 			}
 			log.Warn("second signal: exiting without waiting", "signal", sig.String())
-			return exitRuntime
-		}
-	}
+			return runtime.ExitNow
+		},
+		ExitNowCode: exitRuntime,
+		ClosedCode:  exitOK,
+	}.Run()
 }
