@@ -14,8 +14,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"strings"
+
+	"github.com/switchyard/switchyard/internal/runtime"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -23,9 +23,9 @@ var version = "dev"
 
 // Exit codes of SPEC §1.
 const (
-	exitOK      = 0
-	exitRuntime = 1
-	exitConfig  = 2
+	exitOK      = runtime.ExitOK
+	exitRuntime = runtime.ExitRuntime
+	exitConfig  = runtime.ExitConfig
 )
 
 func main() {
@@ -34,28 +34,15 @@ func main() {
 
 // run is main without the process: tests call it in-process.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "version", "-version", "--version":
-			fmt.Fprintf(stdout, "edge %s %s\n", version, runtime.Version())
-			return exitOK
-		case "sign":
-			return runSign(args[1:], stdout, stderr)
-		case "geo":
-			return runGeo(args[1:], stdout, stderr)
-		case "validate":
-			return runValidate(args[1:], stdout, stderr)
-		case "help", "-h", "-help", "--help":
-			usage(stdout)
-			return exitOK
-		}
-		if !strings.HasPrefix(args[0], "-") {
-			fmt.Fprintf(stderr, "edge: unknown command %q (want validate, sign, geo or version, or flags only)\n", args[0])
-			usage(stderr)
-			return exitConfig
-		}
-	}
-	return runServe(args, stdout, stderr, nil)
+	return runtime.Command{
+		Name: "edge", Version: version, Usage: usage, Known: "validate, sign, geo or version",
+		Validate: validateEdge,
+		Subcommands: map[string]func([]string, io.Writer, io.Writer) int{
+			"sign": runSign,
+			"geo":  runGeo,
+		},
+		Serve: func(args []string, stdout, stderr io.Writer) int { return runServe(args, stdout, stderr, nil) },
+	}.Run(args, stdout, stderr)
 }
 
 func usage(w io.Writer) {

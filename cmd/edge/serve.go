@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,34 +29,20 @@ const (
 )
 
 type runFlags struct {
-	config, logLevel, logFormat string
-	admin                       string
-	adminSet                    bool
-	http, origin                string
+	runtime.ServeFlags
+	http, origin string
 }
 
 func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	f := &runFlags{}
-	fs := flag.NewFlagSet("edge", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { usage(stderr) }
-	fs.StringVar(&f.config, "config", "", "config `file` (YAML); without it edge runs the embedded default")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&f.admin, "admin", "", "admin API `address`, overriding admin.address")
+	fs := runtime.NewServeFlagSet("edge", &f.ServeFlags, stderr, usage,
+		"config `file` (YAML); without it edge runs the embedded default",
+		"admin API `address`, overriding admin.address")
 	fs.StringVar(&f.http, "http", demoHTTPAddr, "edge listener `address` of the embedded default")
 	fs.StringVar(&f.origin, "origin", "127.0.0.1:0", "demo origin `address` of the embedded default")
-	if err := fs.Parse(args); err != nil {
+	if err := f.ParseServe(fs, args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("edge: unexpected argument %q", fs.Arg(0))
-	}
-	fs.Visit(func(fl *flag.Flag) {
-		if fl.Name == "admin" {
-			f.adminSet = true
-		}
-	})
 	return f, nil
 }
 
@@ -66,15 +51,9 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 	f, err := parseRunFlags(args, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		if !strings.HasPrefix(err.Error(), "flag provided but not defined") {
-			fmt.Fprintln(stderr, err)
-		}
-		return exitConfig
+		return runtime.FlagExit(err, stderr)
 	}
-	log, err := obs.NewLogger(f.logLevel, f.logFormat, stderr)
+	log, err := obs.NewLogger(f.LogLevel, f.LogFormat, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "edge:", strings.TrimPrefix(err.Error(), "obs: "))
 		return exitConfig
@@ -92,7 +71,7 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 		load   func() (*config.Edge, error)
 		dm     *demo
 	)
-	if f.config == "" {
+	if f.Config == "" {
 		dm, err = startDemo(f.origin)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
@@ -100,19 +79,19 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 		}
 		defer dm.Close()
 		adminAddr := demoAdminAddr
-		if f.adminSet {
-			adminAddr = f.admin
+		if f.AdminSet {
+			adminAddr = f.Admin
 		}
 		yaml := dm.configYAML(f.http, adminAddr)
 		source = "embedded default"
 		load = func() (*config.Edge, error) { return config.ParseEdge(dm.dir+"/edge-default.yaml", yaml) }
 	} else {
-		source = f.config
-		path := f.config
+		source = f.Config
+		path := f.Config
 		load = func() (*config.Edge, error) {
 			cfg, err := config.LoadEdge(path)
-			if err == nil && f.adminSet {
-				cfg.Admin.Address = f.admin
+			if err == nil && f.AdminSet {
+				cfg.Admin.Address = f.Admin
 			}
 			return cfg, err
 		}
@@ -127,8 +106,8 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 		a.addrHint = func(int) string { return "it with -http" }
 		a.adminHint = "it with -admin"
 	} else {
-		a.addrHint = func(i int) string { return fmt.Sprintf("listeners[%d].address in %s", i, f.config) }
-		a.adminHint = fmt.Sprintf("admin.address in %s, or use -admin", f.config)
+		a.addrHint = func(i int) string { return fmt.Sprintf("listeners[%d].address in %s", i, f.Config) }
+		a.adminHint = fmt.Sprintf("admin.address in %s, or use -admin", f.Config)
 	}
 	if err := a.start(cfg); err != nil {
 		a.close()

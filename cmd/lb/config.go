@@ -1,11 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"strings"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/internal/runtime"
 )
 
 // The config seam: package config decodes strictly with positions,
@@ -25,13 +25,7 @@ func hashLB(c *config.LB) string { return config.Hash(c) }
 func summaryLB(path string, c *config.LB) string { return config.SummaryLB(path, c) }
 
 // printConfigErrors writes every error line of err.
-func printConfigErrors(w io.Writer, path string, err error) {
-	msg := err.Error()
-	if !strings.Contains(msg, path) {
-		msg = path + ": " + msg
-	}
-	fmt.Fprintln(w, msg)
-}
+func printConfigErrors(w io.Writer, path string, err error) { runtime.PrintConfigErrors(w, path, err) }
 
 // configErrorLines splits err into its lines, for logging one record each.
 func configErrorLines(err error) []string {

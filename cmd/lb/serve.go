@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,15 +26,9 @@ type hooks struct {
 func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 	f, err := parseRunFlags(args, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		if !strings.HasPrefix(err.Error(), "flag provided but not defined") {
-			fmt.Fprintln(stderr, err)
-		}
-		return exitConfig
+		return runtime.FlagExit(err, stderr)
 	}
-	log, err := obs.NewLogger(f.logLevel, f.logFormat, stderr)
+	log, err := obs.NewLogger(f.LogLevel, f.LogFormat, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "lb:", strings.TrimPrefix(err.Error(), "obs: "))
 		return exitConfig
@@ -56,7 +49,7 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 		load   func() (*config.LB, error)
 		lab    *demo
 	)
-	if f.config == "" {
+	if f.Config == "" {
 		lab, err = startDemo(3, log)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
@@ -64,19 +57,19 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 		}
 		defer lab.Close()
 		adminAddr := demoAdminAddr
-		if f.adminSet {
-			adminAddr = f.admin
+		if f.AdminSet {
+			adminAddr = f.Admin
 		}
 		yaml := lab.configYAML(f.http, f.tcp, adminAddr)
 		source = "embedded lab default"
 		load = func() (*config.LB, error) { return parseLB("lab-default.yaml", yaml) }
 	} else {
-		source = f.config
-		path := f.config
+		source = f.Config
+		path := f.Config
 		load = func() (*config.LB, error) {
 			cfg, err := loadLB(path)
-			if err == nil && f.adminSet {
-				cfg.Admin.Address = f.admin
+			if err == nil && f.AdminSet {
+				cfg.Admin.Address = f.Admin
 			}
 			return cfg, err
 		}
@@ -97,8 +90,8 @@ func runServe(args []string, stdout, stderr io.Writer, h *hooks) int {
 		}
 		a.adminHint = "it with -admin"
 	} else {
-		a.addrHint = func(i int) string { return fmt.Sprintf("listeners[%d].address in %s", i, f.config) }
-		a.adminHint = fmt.Sprintf("admin.address in %s, or use -admin", f.config)
+		a.addrHint = func(i int) string { return fmt.Sprintf("listeners[%d].address in %s", i, f.Config) }
+		a.adminHint = fmt.Sprintf("admin.address in %s, or use -admin", f.Config)
 	}
 	if err := a.start(cfg); err != nil {
 		fmt.Fprintln(stderr, err)
