@@ -65,7 +65,7 @@ type groupRoute struct {
 
 // liveListener is a socket and the server that currently serves it.
 type liveListener struct {
-	sock *socket
+	sock *runtime.Socket
 	srv  *l7.Server      // HTTP and HTTPS listeners
 	l4p  *l4.Proxy       // TCP and TLS listeners
 	cfg  config.Listener // the settings srv or l4p was built with
@@ -257,7 +257,7 @@ func (a *app) reload() error {
 // yet visible to requests.
 type prepared struct {
 	snap      *snapshot
-	newSocks  map[string]*socket
+	newSocks  map[string]*runtime.Socket
 	accessLog *obs.AccessLog
 	tls       map[string]*tlsPrep // HTTPS listeners by socket key
 }
@@ -342,11 +342,11 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 		return nil, errConfig{errors.New(strings.Join(errs, "\n"))}
 	}
 
-	p := &prepared{snap: s, newSocks: make(map[string]*socket), tls: make(map[string]*tlsPrep)}
+	p := &prepared{snap: s, newSocks: make(map[string]*runtime.Socket), tls: make(map[string]*tlsPrep)}
 	defer func() {
 		if err != nil {
 			for _, sk := range p.newSocks {
-				sk.close()
+				sk.Close()
 			}
 			p.accessLog.Close()
 		}
@@ -374,7 +374,7 @@ func (a *app) compileLocked(cfg *config.LB) (_ *prepared, err error) {
 		if lerr != nil {
 			return nil, listenError("listener "+lc.Name, a.addrHint(i), lc.Address, lerr)
 		}
-		p.newSocks[key] = newSocket(key, ln, a.metrics.Listener(lc.Name))
+		p.newSocks[key] = runtime.NewSocket(key, ln, a.metrics.Listener(lc.Name))
 	}
 	al, aerr := a.openAccessLog(cfg.AccessLog)
 	if aerr != nil {
@@ -622,7 +622,7 @@ func (a *app) applyLocked(cfg *config.LB) error {
 		want[key] = true
 		tp := p.tls[key]
 		if ll, ok := a.live[key]; ok {
-			ll.sock.setMetrics(a.metrics.Listener(lc.Name))
+			ll.sock.SetCounter(a.metrics.Listener(lc.Name))
 			if ll.store != nil && tp != nil {
 				// Certificates and policy change in place: new handshakes only.
 				if err := ll.store.Reload(tp.sources, tp.opts); err != nil {
@@ -658,18 +658,18 @@ func (a *app) applyLocked(cfg *config.LB) error {
 		if err := a.serveLocked(ll, lc, s, key); err != nil {
 			// NewServer only fails on a nil router, which compile excludes.
 			a.log.Error("listener start", obs.KeyListener, lc.Name, obs.KeyErr, err)
-			ll.sock.close()
+			ll.sock.Close()
 			continue
 		}
 		a.live[key] = ll
-		a.log.Info("listening", obs.KeyListener, lc.Name, "address", ll.sock.addr())
+		a.log.Info("listening", obs.KeyListener, lc.Name, "address", ll.sock.Addr())
 	}
 	for key, ll := range a.live {
 		if want[key] {
 			continue
 		}
 		delete(a.live, key)
-		ll.sock.close()
+		ll.sock.Close()
 		a.setACMELocked(ll, ll.cfg, nil)
 		a.log.Info("listener closed", obs.KeyListener, ll.cfg.Name, "address", key)
 		go a.retire(ll, ll.cfg.Name, cfg.ShutdownTimeout.D())
@@ -827,7 +827,7 @@ func (a *app) updateLocked(ll *liveListener, lc config.Listener, s *snapshot, ke
 // serveLocked starts a server for lc (an l7 server or an l4 proxy, as its
 // protocol says) on ll's socket, with s's router or forwarding config.
 func (a *app) serveLocked(ll *liveListener, lc config.Listener, s *snapshot, key string) error {
-	var ln net.Listener = ll.sock.handoff()
+	var ln net.Listener = ll.sock.Handoff()
 	if pp := lc.ProxyProtocol; pp != nil {
 		// Only trusted peers may (and must) send a PROXY header; the
 		// header is read off the accept loop, so a silent peer stalls nothing.
@@ -945,7 +945,7 @@ func (a *app) boundAddr(key string) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if ll, ok := a.live[key]; ok {
-		return ll.sock.addr()
+		return ll.sock.Addr()
 	}
 	return key
 }
@@ -956,7 +956,7 @@ func (a *app) listenerAddrs() map[string]string {
 	defer a.mu.Unlock()
 	out := make(map[string]string, len(a.live))
 	for _, ll := range a.live {
-		out[ll.cfg.Name] = ll.sock.addr()
+		out[ll.cfg.Name] = ll.sock.Addr()
 	}
 	return out
 }
@@ -988,7 +988,7 @@ func (a *app) drain(timeout time.Duration) error {
 	a.log.Info("draining", "shutdown_timeout", timeout.String(), "in_flight", a.drainer.InFlight())
 
 	for _, ll := range lives {
-		ll.sock.close()
+		ll.sock.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -1024,7 +1024,7 @@ func (a *app) stopLocked() {
 		delete(a.checkers, name)
 	}
 	for key, ll := range a.live {
-		ll.sock.close()
+		ll.sock.Close()
 		if !ll.stopped {
 			// A start that failed half-way: nothing was served yet.
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)

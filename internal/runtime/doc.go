@@ -1,6 +1,9 @@
 // Package runtime holds the state that outlives a config snapshot: the
 // target-state registry (health, draining, in-flight counts per target
-// group and address) and the drain coordinator for process shutdown. A
+// group and address), listening sockets kept across reloads by address
+// (Socket), the drain coordinator for process shutdown, and the process
+// shape both binaries share: the signal loop (SignalLoop) and the
+// command-line plumbing (Command, ServeFlags, exit codes). A
 // reload compiles a new snapshot of listeners and rules, but the targets it
 // names are looked up here by group and address, so a target that stays
 // keeps its health and its in-flight requests, and a target that leaves
@@ -27,4 +30,12 @@
 //	d.Begin() // readiness 503, listeners stop accepting
 //	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 //	err := d.Wait(ctx) // nil when everything finished in time
+//
+// A serving main:
+//
+//	sigs, stop := runtime.NotifySignals(nil) // before listening
+//	defer stop()
+//	sock := runtime.NewSocket(addr, ln, listenerMetrics) // kept by a reload
+//	go srv.Serve(sock.Handoff())                        // a reload swaps the Handoff
+//	return runtime.SignalLoop{Signals: sigs, Reload: reload, Drain: drain}.Run()
 package runtime
