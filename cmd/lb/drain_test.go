@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/testenv"
 )
 
 const (
@@ -119,22 +121,7 @@ type drnLB struct {
 	stderr  *drnBuf
 }
 
-type drnBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (d *drnBuf) Write(p []byte) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.b.Write(p)
-}
-
-func (d *drnBuf) String() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.b.String()
-}
+type drnBuf = testenv.Buffer
 
 // drnConfig writes an lb config: one HTTP listener forwarding to group
 // "app" over targets (address → weight), and, when routeV2 is set, a rule

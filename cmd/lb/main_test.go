@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	goruntime "runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/internal/testenv"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -90,29 +92,25 @@ func TestValidateGolden(t *testing.T) {
 // process's, not run's.
 func TestValidateBinary(t *testing.T) {
 	bin := lbBinary(t)
-	out, err := exec.Command(bin, "validate", "-config", "testdata/good.yaml").Output()
-	if err != nil {
-		t.Fatalf("good config: %v", err)
+	res := testenv.Run(t, 30*time.Second, bin, "validate", "-config", "testdata/good.yaml")
+	if res.Code != 0 {
+		t.Fatalf("good config: exit %d: %s", res.Code, res.Stderr)
 	}
 	want, _ := os.ReadFile("testdata/validate_good.golden")
-	if string(out) != string(want) {
-		t.Errorf("binary printed %q, want %q", out, want)
+	if res.Stdout != string(want) {
+		t.Errorf("binary printed %q, want %q", res.Stdout, want)
 	}
-	cmd := exec.Command(bin, "validate", "-config", "testdata/bad.yaml")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err = cmd.Run()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != exitConfig {
-		t.Fatalf("bad config: %v, want exit 2", err)
+	res = testenv.Run(t, 30*time.Second, bin, "validate", "-config", "testdata/bad.yaml")
+	if res.Code != exitConfig {
+		t.Fatalf("bad config: exit %d, want 2", res.Code)
 	}
 	want, _ = os.ReadFile("testdata/validate_bad.golden")
-	if stderr.String() != string(want) {
-		t.Errorf("binary printed %q, want %q", stderr.String(), want)
+	if res.Stderr != string(want) {
+		t.Errorf("binary printed %q, want %q", res.Stderr, want)
 	}
-	out, err = exec.Command(bin, "version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "lb ") || !strings.Contains(string(out), goruntime.Version()) {
-		t.Errorf("version: %q, %v", out, err)
+	res = testenv.Run(t, 30*time.Second, bin, "version")
+	if res.Code != 0 || !strings.HasPrefix(res.Stdout, "lb ") || !strings.Contains(res.Stdout, goruntime.Version()) {
+		t.Errorf("version: %q, exit %d", res.Stdout, res.Code)
 	}
 }
 
