@@ -82,20 +82,7 @@ var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 
 func fetch(t *testing.T, method, url, body string, hdr ...string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	return testenv.Fetch(t, client, method, url, body, hdr...)
 }
 
 // TestEmbeddedDefault: `edge` with no config starts the demo, caches,

@@ -1,7 +1,9 @@
 package testenv_test
 
 import (
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,4 +68,29 @@ func TestEventuallyAndBuffer(t *testing.T) {
 	}()
 	testenv.Eventually(t, 5*time.Second, "the write", func() bool { return b.String() == "hello" })
 	<-done
+}
+
+func TestFetch(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- r.Method + " " + r.Header.Get("X-Test") + " " + string(b)
+		w.Header().Set("X-Reply", "yes")
+		w.WriteHeader(201)
+		io.WriteString(w, "created")
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := &http.Client{Timeout: 10 * time.Second}
+	code, h, body := testenv.Fetch(t, c, "PUT", "http://"+ln.Addr().String()+"/x", "payload", "X-Test", "v")
+	if code != 201 || h.Get("X-Reply") != "yes" || body != "created" {
+		t.Fatalf("client got %d %v %q", code, h, body)
+	}
+	if g := <-got; g != "PUT v payload" {
+		t.Fatalf("server got %q", g)
+	}
 }
