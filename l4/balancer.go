@@ -164,11 +164,24 @@ func sameSet(a, b []*runtime.Target) bool {
 // target. Allocation-free.
 func (b *Balancer) Pick(key uint64) *runtime.Target {
 	r := b.cur.Load()
-	i := r.m.Lookup(key)
-	if i < 0 {
-		return nil
+	var t *runtime.Target
+	if i := r.m.Lookup(key); i >= 0 {
+		t = r.targets[i]
 	}
-	return r.targets[i]
+	if t == nil || t.Draining() {
+		// The table is rebuilt off the accept path, so for a few
+		// milliseconds it can lag the group. A deregistered target must
+		// still get no new flow at once, and a group that just gained its
+		// first target must not refuse: until the new table is in place,
+		// pick from the current view by the same key.
+		if v := b.g.View(); v.Gen != r.gen && len(v.Routable) > 0 {
+			return v.Routable[key%uint64(len(v.Routable))]
+		}
+		if t != nil {
+			return nil
+		}
+	}
+	return t
 }
 
 // Alternate returns the retry target for key: a routable target other than
@@ -176,7 +189,7 @@ func (b *Balancer) Pick(key uint64) *runtime.Target {
 func (b *Balancer) Alternate(key uint64, not *runtime.Target) *runtime.Target {
 	r := b.cur.Load()
 	i := r.m.Alternate(key)
-	if i < 0 || r.targets[i] == not {
+	if i < 0 || r.targets[i] == not || r.targets[i].Draining() {
 		return nil
 	}
 	return r.targets[i]

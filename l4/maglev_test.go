@@ -312,3 +312,36 @@ func BenchmarkMaglevBuild(b *testing.B) {
 		})
 	}
 }
+
+// TestPickNeverDrainingWhileTableLags holds the table at an old view (as if
+// the rebuild had not run yet) and checks that a deregistered target gets
+// no new flow and that the lagging table still serves the others.
+func TestPickNeverDrainingWhileTableLags(t *testing.T) {
+	reg := runtime.NewRegistry(nil)
+	g := reg.Group("lag")
+	g.SetChecksDisabled(true)
+	g.Register([]runtime.TargetSpec{{Addr: "127.0.0.1:1"}, {Addr: "127.0.0.1:2"}, {Addr: "127.0.0.1:3"}})
+	b := NewBalancer(g)
+	defer b.Close()
+	waitSynced := func() {
+		for i := 0; i < 1000 && b.Gen() != g.View().Gen; i++ {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitSynced()
+	stale := b.cur.Load()
+	g.Deregister([]string{"127.0.0.1:2"}, time.Hour)
+	waitSynced()
+	b.cur.Store(stale) // the table lags the view again
+	seen := map[string]int{}
+	for i := range 3000 {
+		tg := b.Pick(mix64(uint64(i)))
+		if tg == nil {
+			t.Fatal("Pick returned nil with two routable targets")
+		}
+		seen[tg.Addr]++
+	}
+	if seen["127.0.0.1:2"] != 0 || seen["127.0.0.1:1"] == 0 || seen["127.0.0.1:3"] == 0 {
+		t.Fatalf("picks while the table lags: %v", seen)
+	}
+}

@@ -229,6 +229,13 @@ func (p *Proxy) Update(cfg Config) error {
 // Counters returns the proxy's counters.
 func (p *Proxy) Counters() *Counters { return p.counters }
 
+// Synced reports whether the flow-hash table reflects the target group's
+// current view (it is rebuilt off the accept path after every change).
+func (p *Proxy) Synced() bool {
+	s := p.cfg.Load()
+	return s.balancer.Gen() == s.balancer.Group().View().Gen
+}
+
 // Serve accepts flows on ln until Shutdown or Close (then it returns
 // ErrProxyClosed) or a permanent accept error. The accept loop only
 // accepts: PROXY headers, TLS handshakes, the pick and the connect run on

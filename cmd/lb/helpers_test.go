@@ -264,3 +264,17 @@ func (p *proc) waitExit(t *testing.T, d time.Duration) (int, time.Duration) {
 		return -1, 0
 	}
 }
+
+// flowTableSynced reports whether the TCP/TLS listener called name has a
+// flow-hash table built from its group's current view (l4 rebuilds it off
+// the accept path, so it may lag a health change by a few milliseconds).
+func (r *running) flowTableSynced(name string) bool {
+	r.app.mu.Lock()
+	defer r.app.mu.Unlock()
+	for _, ll := range r.app.live {
+		if ll.cfg.Name == name && ll.l4p != nil {
+			return ll.l4p.Synced()
+		}
+	}
+	return false
+}

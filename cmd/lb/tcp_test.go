@@ -142,6 +142,7 @@ target_groups:
 		v := g.View()
 		return len(v.Routable) == 2 && !v.FailOpen && v.Routable[0].State().String() == "healthy" && v.Routable[1].State().String() == "healthy"
 	})
+	eventually(t, 5*time.Second, "the flow table built from that view", func() bool { return r.flowTableSynced("stream") })
 
 	seen := map[string]int{}
 	for i := range 12 {
