@@ -11,6 +11,7 @@ import (
 	"github.com/switchyard/switchyard/config"
 	"github.com/switchyard/switchyard/internal/obs"
 	"github.com/switchyard/switchyard/internal/runtime"
+	tlsx "github.com/switchyard/switchyard/tls"
 )
 
 // maxAdminBody bounds a register/deregister body: 1 000 targets fit.
@@ -43,12 +44,16 @@ type configView struct {
 	Source   string     `json:"source"`
 	LoadedAt string     `json:"loaded_at"`
 	Config   *config.LB `json:"config"`
+	// Certificates are the served certificates of each HTTPS/TLS listener,
+	// by listener name: names, key type, serial, expiry — never a key.
+	Certificates map[string][]tlsx.CertInfo `json:"certificates,omitempty"`
 }
 
 func (a *app) apiConfig(w http.ResponseWriter, r *http.Request) {
 	s := a.snapshot()
 	obs.WriteJSON(w, http.StatusOK, configView{
 		Hash: s.hash, Source: s.source, LoadedAt: s.loadedAt.UTC().Format("2006-01-02T15:04:05Z07:00"), Config: s.cfg,
+		Certificates: a.certificates(),
 	})
 }
 
@@ -216,3 +221,20 @@ func deregistrationDelay(tg config.TargetGroup) time.Duration {
 
 // defaultDeregistrationDelay is ALB's.
 const defaultDeregistrationDelay = 300 * time.Second
+
+// certificates lists each TLS listener's certificates for the admin API.
+func (a *app) certificates() map[string][]tlsx.CertInfo {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out map[string][]tlsx.CertInfo
+	for _, ll := range a.live {
+		if ll.store == nil {
+			continue
+		}
+		if out == nil {
+			out = make(map[string][]tlsx.CertInfo)
+		}
+		out[ll.cfg.Name] = ll.store.Certificates()
+	}
+	return out
+}

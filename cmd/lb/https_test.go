@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,5 +178,39 @@ func TestHTTPSListener(t *testing.T) {
 	}
 	if c, _ := m["ssl_cipher"].(string); c == "" || c == "-" {
 		t.Errorf("ssl_cipher = %v", m["ssl_cipher"])
+	}
+}
+
+// TestAPIConfigShowsCertificates: /api/v1/config lists each TLS listener's
+// certificates (names, key type, serial, expiry) and never a private key.
+func TestAPIConfigShowsCertificates(t *testing.T) {
+	b := startBackend(t, "b1")
+	dir := t.TempDir()
+	c1, k1, x1 := selfSigned(t, dir, "one.example")
+	cfgPath := writeFile(t, dir, "lb.yaml", httpsConfig(c1, k1, filepath.Join(dir, "access.log"), b.addr))
+	r := startInProcess(t, "-config", cfgPath)
+	rec := httptest.NewRecorder()
+	r.app.apiConfig(rec, httptest.NewRequest(http.MethodGet, "/api/v1/config", nil))
+	if rec.Code != 200 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	var v struct {
+		Certificates map[string][]struct {
+			Names    []string  `json:"names"`
+			KeyType  string    `json:"key_type"`
+			Serial   string    `json:"serial"`
+			NotAfter time.Time `json:"not_after"`
+		} `json:"certificates"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatal(err)
+	}
+	certs := v.Certificates["secure"]
+	if len(certs) != 1 || len(certs[0].Names) == 0 || certs[0].Names[0] != "one.example" || certs[0].KeyType == "" ||
+		!strings.EqualFold(certs[0].Serial, x1.SerialNumber.Text(16)) || !certs[0].NotAfter.Equal(x1.NotAfter) {
+		t.Fatalf("certificates = %+v, want one.example serial %s until %s", v.Certificates, x1.SerialNumber.Text(16), x1.NotAfter)
+	}
+	if strings.Contains(rec.Body.String(), "PRIVATE KEY") {
+		t.Fatal("the admin API shows a private key")
 	}
 }
