@@ -85,15 +85,7 @@ func ptrs[T any](s []T) []*T {
 }
 
 func validateEdge(c *Edge, d *decoder) {
-	if c.Admin.Address != "" {
-		if err := checkHostPort(c.Admin.Address, true); err != nil {
-			d.errf("admin.address", "%v", err)
-		}
-	}
-	if c.ShutdownTimeout.D() > time.Hour {
-		d.errf("shutdown_timeout", "%s out of range 1s..1h", fmtDur(c.ShutdownTimeout.D()))
-	}
-	d.enum("access_log.format", c.AccessLog.Format, "cloudfront", "json")
+	d.topLevel(c.Admin, c.ShutdownTimeout, c.AccessLog, "cloudfront")
 
 	if len(c.Listeners) == 0 {
 		d.errf("listeners", "at least one listener is required")

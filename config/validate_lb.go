@@ -39,15 +39,7 @@ func resolveLB(c *LB, dir string) {
 }
 
 func validateLB(c *LB, d *decoder) {
-	if c.Admin.Address != "" {
-		if err := checkHostPort(c.Admin.Address, true); err != nil {
-			d.errf("admin.address", "%v", err)
-		}
-	}
-	if c.ShutdownTimeout.D() > time.Hour {
-		d.errf("shutdown_timeout", "%s out of range 1s..1h", fmtDur(c.ShutdownTimeout.D()))
-	}
-	d.enum("access_log.format", c.AccessLog.Format, "alb", "json")
+	d.topLevel(c.Admin, c.ShutdownTimeout, c.AccessLog, "alb")
 
 	groups := map[string]*TargetGroup{}
 	seenGroup := seenSet{}
@@ -630,4 +622,19 @@ func checkMatcher(m string, lo, hi int) error {
 		}
 	}
 	return nil
+}
+
+// topLevel checks the keys lb and edge files share: the admin address, the
+// shutdown timeout and the access-log format (format is the binary's own
+// line format, besides json).
+func (d *decoder) topLevel(admin Admin, shutdown Duration, log AccessLog, format string) {
+	if admin.Address != "" {
+		if err := checkHostPort(admin.Address, true); err != nil {
+			d.errf("admin.address", "%v", err)
+		}
+	}
+	if shutdown.D() > time.Hour {
+		d.errf("shutdown_timeout", "%s out of range 1s..1h", fmtDur(shutdown.D()))
+	}
+	d.enum("access_log.format", log.Format, format, "json")
 }
