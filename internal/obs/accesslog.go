@@ -137,12 +137,7 @@ func (a *AccessLog) Log(r *Record) {
 	} else {
 		b = AppendALB(b, r)
 	}
-	b = append(b, '\n')
-	a.w.Write(b)
-	if cap(b) <= 64<<10 {
-		*bp = b
-		linePool.Put(bp)
-	}
+	a.queue(bp, b)
 }
 
 // Flush waits until queued lines reached the file. Nil-safe.
@@ -405,4 +400,15 @@ func escapeALB(b []byte, s string, space bool) []byte {
 		}
 	}
 	return b
+}
+
+// queue ends the formatted line b with a newline, hands it to the writer
+// and gives its pooled buffer bp back (unless a huge line grew it).
+func (a *AccessLog) queue(bp *[]byte, b []byte) {
+	b = append(b, '\n')
+	a.w.Write(b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		linePool.Put(bp)
+	}
 }

@@ -46,12 +46,7 @@ func (a *AccessLog) LogFlow(r *FlowRecord) {
 	} else {
 		b = AppendFlowALB(b, r)
 	}
-	b = append(b, '\n')
-	a.w.Write(b)
-	if cap(b) <= 64<<10 {
-		*bp = b
-		linePool.Put(bp)
-	}
+	a.queue(bp, b)
 }
 
 // AppendFlowALB appends r space separated, in the order documented in
