@@ -596,17 +596,6 @@ func headerSize(h *fasthttp.ResponseHeader) int {
 	return n + 2
 }
 
-// setCookie adds a Set-Cookie for a stickiness cookie to the response.
-func (x *exchange) setCookie(name, value string, exp time.Time) {
-	c := fasthttp.AcquireCookie()
-	c.SetKey(name)
-	c.SetValue(value)
-	c.SetExpire(exp)
-	c.SetPath("/")
-	x.ctx.Response.Header.SetCookie(c)
-	fasthttp.ReleaseCookie(c)
-}
-
 // abandonUpstream releases what a panicking request held.
 func (x *exchange) abandonUpstream() {
 	if x.streaming && !x.upgrade {
