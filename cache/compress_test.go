@@ -128,10 +128,6 @@ func TestCompressVariants(t *testing.T) {
 	}
 }
 
-func itoa(n int) string {
-	return string(AppendContentRange(nil, RangeResult{Status: 416}, int64(n))[len("bytes */"):])
-}
-
 func decode(t *testing.T, enc Encoding, b []byte) []byte {
 	t.Helper()
 	var r io.Reader

@@ -87,24 +87,6 @@ func (v *RequestView) Header(name string, fn func(value []byte) bool) bool {
 	return false
 }
 
-// firstHeader returns the first value of the header named name, or nil.
-func (v *RequestView) firstHeader(name string) []byte {
-	b := v.RawHeaders
-	for len(b) > 0 {
-		line := b
-		if i := indexCRLF(b); i >= 0 {
-			line, b = b[:i], b[i+2:]
-		} else {
-			b = nil
-		}
-		c := indexByte(line, ':')
-		if c >= 0 && equalFold(line[:c], name) {
-			return trimOWS(line[c+1:])
-		}
-	}
-	return nil
-}
-
 func indexCRLF(b []byte) int {
 	for i := 0; i+1 < len(b); i++ {
 		if b[i] == '\r' && b[i+1] == '\n' {

@@ -270,5 +270,3 @@ func (c *fakeClock) Set(t time.Time) {
 	c.t = t
 	c.mu.Unlock()
 }
-
-func (c *fakeClock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
