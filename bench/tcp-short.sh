@@ -18,8 +18,10 @@
 # Knobs: ROUNDS=3 DURATION=5 WARMUP=1 CONNS=32 WRK_THREADS=1 PATH_=/small
 #        PROXY_CPU=1 LOAD_CPU=0 LB_BIN= (prebuilt lb; default: go build ./cmd/lb)
 #        SYSTEMS="haproxy lb"
-# Ports: PORT_BASE (default 18186) origin, +1 HAProxy, +2 lb; keep them
-# within 18181–18199. The script refuses ports already in use.
+#        LB2_BIN= (a second prebuilt lb, system "lb2" on PORT_BASE+3, for
+#        A/B runs: SYSTEMS="haproxy lb lb2")
+# Ports: PORT_BASE (default 18186) origin, +1 HAProxy, +2 lb, +3 lb2; keep
+# them within 18181–18199. The script refuses ports already in use.
 # Loopback only; every wrk run bounded by -d and `timeout`; processes started
 # here are stopped by PID on exit.
 set -euo pipefail
@@ -37,7 +39,7 @@ PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 SYSTEMS=${SYSTEMS:-"haproxy lb"}
 PORT_BASE=${PORT_BASE:-18186}
-P_ORIGIN=$PORT_BASE P_HAPROXY=$(( PORT_BASE + 1 )) P_LB=$(( PORT_BASE + 2 ))
+P_ORIGIN=$PORT_BASE P_HAPROXY=$(( PORT_BASE + 1 )) P_LB=$(( PORT_BASE + 2 )) P_LB2=$(( PORT_BASE + 3 ))
 
 for tool in wrk haproxy taskset go awk ss; do
   command -v "$tool" >/dev/null || { echo "tcp-short.sh: $tool not found" >&2; exit 1; }
@@ -87,8 +89,12 @@ PX=(taskset -c "$PROXY_CPU")
 echo "building origin and lb in $SCRATCH" >&2
 ( cd "$SHARED/backend" && go build -trimpath -o "$SCRATCH/backend" . )
 if [ -n "${LB_BIN:-}" ]; then cp "$LB_BIN" "$SCRATCH/lb"; else ( cd "$ROOT" && go build -trimpath -o "$SCRATCH/lb" ./cmd/lb ); fi
+case " $SYSTEMS " in
+  *" lb2 "*) [ -n "${LB2_BIN:-}" ] || { echo "tcp-short.sh: system lb2 needs LB2_BIN" >&2; exit 2; }
+             cp "$LB2_BIN" "$SCRATCH/lb2" ;;
+esac
 
-for p in "$P_ORIGIN" "$P_HAPROXY" "$P_LB"; do
+for p in "$P_ORIGIN" "$P_HAPROXY" "$P_LB" "$P_LB2"; do
   if ss -Hltn "sport = :$p" | grep -q .; then echo "tcp-short.sh: port $p in use; set PORT_BASE" >&2; exit 1; fi
 done
 start_bg "$SCRATCH/origin.log" "${LG[@]}" "$SCRATCH/backend" -port "$P_ORIGIN" -n 1
@@ -97,12 +103,13 @@ wait_port "$P_ORIGIN" || { echo "origin did not start" >&2; exit 1; }
 sed -e "s/@THREADS@/1/" -e "s/@PORT@/$P_HAPROXY/" \
     -e "s/@HAPROXY_SERVERS@/    server o1 127.0.0.1:$P_ORIGIN/" \
     "$SHARED/conf/haproxy-tcp.cfg" > "$SCRATCH/haproxy.cfg"
-cat > "$SCRATCH/lb.yaml" <<YAML
+lb_yaml() { # lb_yaml PORT
+  cat <<YAML
 admin: {address: "127.0.0.1:0"}
 listeners:
   - name: stream
     protocol: TCP
-    address: 127.0.0.1:$P_LB
+    address: 127.0.0.1:$1
     default_action: {forward: {target_group: origins}}
 target_groups:
   - name: origins
@@ -111,13 +118,24 @@ target_groups:
     algorithm: flow_hash
     health_check: {protocol: TCP, interval: 30s}
 YAML
+}
+lb_yaml "$P_LB" > "$SCRATCH/lb.yaml"
+lb_yaml "$P_LB2" > "$SCRATCH/lb2.yaml"
 
 start_bg "$SCRATCH/haproxy.log" "${PX[@]}" haproxy -db -f "$SCRATCH/haproxy.cfg"
 HAPROXY_PID=$LAST_PID
 start_bg "$SCRATCH/lb.log" "${PX[@]}" env GOMAXPROCS=1 "$SCRATCH/lb" -config "$SCRATCH/lb.yaml" -log-level warn
 LB_PID=$LAST_PID
+LB2_PID=
+if [ -e "$SCRATCH/lb2" ]; then
+  start_bg "$SCRATCH/lb2.log" "${PX[@]}" env GOMAXPROCS=1 "$SCRATCH/lb2" -config "$SCRATCH/lb2.yaml" -log-level warn
+  LB2_PID=$LAST_PID
+fi
 wait_port "$P_HAPROXY" || { echo "haproxy did not start" >&2; cat "$SCRATCH/haproxy.log" >&2; exit 1; }
 wait_port "$P_LB" || { echo "lb did not start" >&2; cat "$SCRATCH/lb.log" >&2; exit 1; }
+if [ -n "$LB2_PID" ]; then
+  wait_port "$P_LB2" || { echo "lb2 did not start" >&2; cat "$SCRATCH/lb2.log" >&2; exit 1; }
+fi
 
 cat > "$SCRATCH/report.lua" <<'LUA'
 done = function(summary, latency, requests)
@@ -143,6 +161,7 @@ for r in $(seq "$ROUNDS"); do
     case $sys in
       haproxy) port=$P_HAPROXY pid=$HAPROXY_PID ;;
       lb) port=$P_LB pid=$LB_PID ;;
+      lb2) port=$P_LB2 pid=$LB2_PID ;;
       *) echo "unknown system $sys" >&2; exit 2 ;;
     esac
     runwrk "$port" "$WARMUP" >/dev/null

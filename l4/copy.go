@@ -17,14 +17,27 @@ import (
 // pastDeadline wakes a blocked read at once (a "poke").
 var pastDeadline = time.Unix(1, 0)
 
-// unwrapTCP returns the *net.TCPConn under c when every layer between is a
-// plain wrapper (NetConn(), go-proxyproto's Conn), so that the copy can let
-// the kernel splice. It returns nil for TLS and unknown types. Closing must
-// still go through c so that wrappers see it.
-func unwrapTCP(c net.Conn) *net.TCPConn {
+// tcpSocket is a plain TCP socket under a flow's side: a *net.TCPConn
+// (accepted clients, host-name targets) or an *fdConn (targets dialled on
+// a raw descriptor). Raw reads, splice, half-close and linger need only
+// this much.
+type tcpSocket interface {
+	net.Conn
+	syscall.Conn
+	CloseWrite() error
+	SetLinger(sec int) error
+}
+
+// unwrapTCP returns the TCP socket under c when every layer between is a
+// plain wrapper (NetConn(), go-proxyproto's Conn), so that the copy can
+// read it raw and let the kernel splice. It returns nil for TLS and
+// unknown types. Closing must still go through c so that wrappers see it.
+func unwrapTCP(c net.Conn) tcpSocket {
 	for range 8 {
 		switch v := c.(type) {
 		case *net.TCPConn:
+			return v
+		case *fdConn:
 			return v
 		case *tls.Conn:
 			return nil
@@ -41,10 +54,12 @@ func unwrapTCP(c net.Conn) *net.TCPConn {
 
 // socketOf returns the TCP socket under c, through TLS too, for socket
 // options (linger) only.
-func socketOf(c net.Conn) *net.TCPConn {
+func socketOf(c net.Conn) tcpSocket {
 	for range 8 {
 		switch v := c.(type) {
 		case *net.TCPConn:
+			return v
+		case *fdConn:
 			return v
 		case *tls.Conn:
 			c = v.NetConn()
@@ -101,8 +116,9 @@ type direction struct {
 	// srcTCP is the socket under src when it is plain TCP (not TLS): it is
 	// read with raw non-blocking reads. dstTCP likewise for dst: when both
 	// are set, bulk transfers are spliced.
-	srcTCP, dstTCP *net.TCPConn
-	rc             syscall.RawConn
+	srcTCP, dstTCP tcpSocket
+	rc             syscall.RawConn       // srcTCP's
+	wrc            syscall.RawConn       // dstTCP's, taken at the first splice
 	readFn         func(fd uintptr) bool // d.rawRead, bound once
 	buf            *[]byte               // held only while bytes are moving
 	rn             int
@@ -193,14 +209,17 @@ func (d *direction) copyTCP() (int64, error) {
 	}
 	for {
 		if d.splicing {
-			n, err := d.dstTCP.ReadFrom(d.srcTCP)
+			n, err := d.splice()
 			total += n
 			if n == 0 && isTimeout(err) {
 				// Quiet for a whole check interval: leave splice mode so
 				// that the flow does not hold a pipe while idle.
 				d.splicing = false
 			}
-			return total, err
+			if err != errNoPipe {
+				return total, err
+			}
+			d.splicing = false // no pipe to be had (EMFILE): copy through the buffer
 		}
 		if err := d.rc.Read(d.readFn); err != nil {
 			d.releaseBuf()

@@ -274,12 +274,13 @@ func (f *flow) connect(t *runtime.Target, key uint64) (net.Conn, *runtime.Target
 	var firstErr error
 	for attempt := 0; attempt < 2 && t != nil; attempt++ {
 		t.Acquire()
-		ctx, cancel := context.WithTimeout(f.p.ctx, cfg.ConnectTimeout)
-		c, err := cfg.dialer.DialContext(ctx, "tcp", t.Addr)
-		cancel()
+		c, err := f.dialTarget(t.Addr)
 		if err == nil {
 			return c, t, nil
 		}
+		f.mu.Lock()
+		f.backend = nil // a failed raw dial's socket, closed already
+		f.mu.Unlock()
 		t.Release()
 		f.p.counters.TargetConnectErrors.Add(1)
 		t.ReportFailure()

@@ -1,0 +1,206 @@
+package l4
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Target connections to an IP-literal target are dialled on a raw
+// non-blocking socket (dialFD) rather than with net.Dialer: short flows
+// spend a good part of their CPU in the dial, and a *net.TCPConn costs a
+// resolver pass, a context, a getsockname and a getpeername that a proxy
+// does not need (it knows the target address, and the PROXY header and log
+// use the client side's addresses), plus a park on the netpoller even
+// when the connect has already completed, as it has on loopback.
+// Measured with bench/tcp-short.sh (see docs/l4.md). Host-name targets and
+// IPv6 targets with a zone keep net.Dialer.
+
+// fdConn is a connected target socket on a raw descriptor, wrapped in an
+// *os.File so that reads, writes and deadlines wait in Go's netpoller. It
+// is a net.Conn (PROXY header writes, TLS to targets) and a tcpSocket
+// (raw reads, splice, half-close, linger). Safe for concurrent use as an
+// os.File is.
+type fdConn struct {
+	f  *os.File
+	rc syscall.RawConn
+	ap netip.AddrPort // the target
+}
+
+// errDialAborted is returned when the flow was killed during the dial.
+var errDialAborted = errors.New("l4: connect aborted: flow closed")
+
+// dialFD connects to ap within timeout. When f is not nil the socket
+// becomes f's backend before any wait, so that a kill of the flow (Close,
+// a reset) closes it and ends the wait. name is the os.File's name, used
+// in error texts.
+func dialFD(ap netip.AddrPort, name string, timeout time.Duration, f *flow) (*fdConn, error) {
+	family := syscall.AF_INET6
+	if ap.Addr().Is4() {
+		family = syscall.AF_INET
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	// Nagle would hold a small write back until the previous one is
+	// acknowledged; a proxy forwards each read as it comes (net.Dial's
+	// default and HAProxy's too).
+	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1); err != nil {
+		_ = syscall.Close(fd)
+		return nil, os.NewSyscallError("setsockopt", err)
+	}
+	sa := sockaddr(ap)
+	switch err := syscall.Connect(fd, sa); err {
+	case nil, syscall.EINPROGRESS, syscall.EINTR:
+		// EINTR: the connect goes on asynchronously, as EINPROGRESS.
+	default:
+		_ = syscall.Close(fd)
+		return nil, os.NewSyscallError("connect", err)
+	}
+	c := &fdConn{f: os.NewFile(uintptr(fd), name), ap: ap}
+	if c.rc, err = c.f.SyscallConn(); err != nil {
+		_ = c.f.Close()
+		return nil, err
+	}
+	if f != nil && !f.setDialing(c) {
+		_ = c.f.Close()
+		return nil, errDialAborted
+	}
+	// A second connect reports the state without waiting: 0 once connected
+	// (then EISCONN), EALREADY while the handshake runs, else the error
+	// that ended it. On loopback the handshake is over before the first
+	// connect returns, so the common case never parks or arms a timer.
+	var cerr error
+	done := func(fd uintptr) bool {
+		switch err := syscall.Connect(int(fd), sa); err {
+		case nil, syscall.EISCONN:
+			cerr = nil
+			return true
+		case syscall.EALREADY, syscall.EINPROGRESS, syscall.EINTR:
+			return false
+		default:
+			cerr = os.NewSyscallError("connect", err)
+			return true
+		}
+	}
+	finished := false
+	err = c.rc.Control(func(fd uintptr) { finished = done(fd) })
+	if err == nil && !finished {
+		_ = c.f.SetWriteDeadline(time.Now().Add(timeout))
+		err = c.rc.Write(done)
+		_ = c.f.SetWriteDeadline(time.Time{})
+	}
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = c.f.Close()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: c.RemoteAddr(), Err: err}
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// sockaddr converts ap; an IPv4-mapped address is dialled as IPv4.
+func sockaddr(ap netip.AddrPort) syscall.Sockaddr {
+	if a := ap.Addr(); a.Is4() {
+		return &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
+	}
+	return &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+}
+
+// rawTarget reports the address to dial on a raw socket: an IP literal
+// without a zone (zones need an interface lookup net.Dialer does).
+func rawTarget(addr string) (netip.AddrPort, bool) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || ap.Addr().Zone() != "" {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+}
+
+// dialTarget connects f to addr: a raw socket for IP literals, net.Dialer
+// otherwise.
+func (f *flow) dialTarget(addr string) (net.Conn, error) {
+	cfg := f.cfg
+	if ap, ok := rawTarget(addr); ok {
+		return dialFD(ap, addr, cfg.ConnectTimeout, f)
+	}
+	ctx, cancel := context.WithTimeout(f.p.ctx, cfg.ConnectTimeout)
+	defer cancel()
+	return cfg.dialer.DialContext(ctx, "tcp", addr)
+}
+
+// setDialing makes c the flow's backend while it connects; false when the
+// flow is dead already.
+func (f *flow) setDialing(c *fdConn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dead.Load() {
+		return false
+	}
+	f.backend = c
+	return true
+}
+
+func (c *fdConn) Read(b []byte) (int, error)  { return c.f.Read(b) }
+func (c *fdConn) Write(b []byte) (int, error) { return c.f.Write(b) }
+func (c *fdConn) Close() error                { return c.f.Close() }
+
+// LocalAddr asks the kernel (getsockname): nothing on the flow path needs it.
+func (c *fdConn) LocalAddr() net.Addr {
+	var a net.Addr
+	_ = c.rc.Control(func(fd uintptr) {
+		sa, err := syscall.Getsockname(int(fd))
+		if err != nil {
+			return
+		}
+		switch v := sa.(type) {
+		case *syscall.SockaddrInet4:
+			a = &net.TCPAddr{IP: net.IP(v.Addr[:]).To16(), Port: v.Port}
+		case *syscall.SockaddrInet6:
+			a = &net.TCPAddr{IP: net.IP(v.Addr[:]), Port: v.Port}
+		}
+	})
+	return a
+}
+
+// RemoteAddr is the target's address.
+func (c *fdConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.ap) }
+
+func (c *fdConn) SetDeadline(t time.Time) error      { return c.f.SetDeadline(t) }
+func (c *fdConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
+func (c *fdConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
+
+// SyscallConn gives the descriptor for raw reads and splice.
+func (c *fdConn) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
+
+// CloseWrite sends FIN (shutdown SHUT_WR); reads go on.
+func (c *fdConn) CloseWrite() error {
+	var serr error
+	if err := c.rc.Control(func(fd uintptr) { serr = syscall.Shutdown(int(fd), syscall.SHUT_WR) }); err != nil {
+		return err
+	}
+	return os.NewSyscallError("shutdown", serr)
+}
+
+// SetLinger sets SO_LINGER as net.TCPConn.SetLinger does; 0 makes Close
+// send RST.
+func (c *fdConn) SetLinger(sec int) error {
+	l := syscall.Linger{}
+	if sec >= 0 {
+		l.Onoff, l.Linger = 1, int32(sec)
+	}
+	var serr error
+	if err := c.rc.Control(func(fd uintptr) { serr = syscall.SetsockoptLinger(int(fd), syscall.SOL_SOCKET, syscall.SO_LINGER, &l) }); err != nil {
+		return err
+	}
+	return os.NewSyscallError("setsockopt", serr)
+}
