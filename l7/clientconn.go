@@ -19,7 +19,7 @@ func (l deadlineListener) Accept() (net.Conn, error) {
 	if _, isTLS := c.(interface{ Handshake() error }); isTLS {
 		return c, nil
 	}
-	return &deadlineConn{Conn: c}, nil
+	return &deadlineConn{Conn: c, born: time.Now()}, nil
 }
 
 // deadlineConn drops a deadline update that would move the deadline later
@@ -35,6 +35,9 @@ type deadlineConn struct {
 	// rd and wd are the applied deadlines in Unix nanoseconds, 0 for none.
 	// Atomic: shutdown and tunnel goroutines set deadlines too.
 	rd, wd atomic.Int64
+	// born is when the connection was accepted (ClientKeepAlive counts
+	// from it).
+	born time.Time
 }
 
 func skipDeadline(applied *atomic.Int64, t time.Time) bool {

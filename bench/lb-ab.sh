@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# lb-ab.sh — quick A/B of lb builds (and the HTTP peers) on the 1 KiB or
+# 256 KiB path, requests per proxy CPU-second, alternating the systems
+# round by round so drift on a shared machine hits each one equally.
+#
+#   usage: bench/lb-ab.sh SYSTEM...
+#   SYSTEM: a path to an lb binary (run with the lb-http config of
+#           bench/sut.sh: 3 rules before the forward, X-Forwarded-*, trace
+#           id, ALB access log, metrics, health checks), or the words
+#           haproxy / nginx (the shared harness's peer configs).
+#   env: ROUNDS=3 DURATION=8 WARMUP=2 CONNS=64 PATH_=small
+#        PORT=18181 BPORT=18196 (2 backends: BPORT, BPORT+1)
+#
+# The proxy runs alone on CPU 1 (GOMAXPROCS=1 / one thread), wrk and the
+# fasthttp origins on CPU 0. Proxy CPU is utime+stime from /proc/PID/stat
+# over the measured window. Every load run is bounded (wrk -d, timeout).
+# Wrap the whole script in `flock /tmp/switchyard-bench.lock`.
+# Output: one line per system and round, then medians per system.
+set -euo pipefail
+ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-8} WARMUP=${WARMUP:-2} CONNS=${CONNS:-64}
+PATH_=${PATH_:-small} PORT=${PORT:-18181} BPORT=${BPORT:-18196}
+SHARED=${SHARED:-/work/shared/bench}
+[ $# -ge 1 ] || { echo "usage: lb-ab.sh SYSTEM..." >&2; exit 2; }
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+SCRATCH=$(mktemp -d /tmp/lb-ab.XXXXXX)
+CLK=$(getconf CLK_TCK)
+PIDS=()
+cleanup() { local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+(cd "$SHARED/backend" && go build -trimpath -o "$SCRATCH/backend" .)
+taskset -c 0 "$SCRATCH/backend" -port "$BPORT" -n 2 >"$SCRATCH/backend.log" 2>&1 &
+PIDS+=($!)
+B1=127.0.0.1:$BPORT B2=127.0.0.1:$((BPORT + 1))
+
+wait_up() {
+  local i
+  for i in $(seq 100); do
+    [ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$1/small" || true)" = 200 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+wait_up "$BPORT" || { echo "backend did not start" >&2; exit 1; }
+
+start_sys() { # start_sys SYSTEM; sets SUT
+  local sys=$1
+  case "$sys" in
+  haproxy)
+    sed -e "s/@THREADS@/1/; s/@PORT@/$PORT/" -e "/^@HAPROXY_SERVERS@$/c\\    server s1 $B1\n    server s2 $B2" \
+      "$SHARED/conf/haproxy-http.cfg" >"$SCRATCH/haproxy.cfg"
+    taskset -c 1 haproxy -db -f "$SCRATCH/haproxy.cfg" >"$SCRATCH/haproxy.log" 2>&1 &
+    ;;
+  nginx)
+    mkdir -p "$SCRATCH/nginx-tmp"
+    sed -e "s/@THREADS@/1/; s/@PORT@/$PORT/; s|@SCRATCH@|$SCRATCH|g" \
+      -e "/^@NGINX_SERVERS@$/c\\        server $B1;\n        server $B2;" \
+      "$SHARED/conf/nginx-proxy.conf" >"$SCRATCH/nginx.conf"
+    taskset -c 1 nginx -p "$SCRATCH" -e "$SCRATCH/nginx.stderr.log" -c "$SCRATCH/nginx.conf" >"$SCRATCH/nginx.log" 2>&1 &
+    ;;
+  *)
+    cat >"$SCRATCH/lb.yaml" <<YAML
+admin: {address: "127.0.0.1:0"}
+access_log: {path: "$SCRATCH/lb-access.log", format: alb}
+listeners:
+  - name: web
+    protocol: HTTP
+    address: 127.0.0.1:$PORT
+    rules:
+      - priority: 10
+        conditions: {host: ["api.example.com"], path: ["/api/*"]}
+        action: {fixed_response: {status: 404, content_type: text/plain, body: "no api here"}}
+      - priority: 20
+        conditions: {header: {X-Canary: ["yes"]}}
+        action: {fixed_response: {status: 503, content_type: text/plain, body: "canary off"}}
+      - priority: 30
+        conditions: {path: ["/small", "/large", "/headers"], method: [GET, HEAD]}
+        action: {forward: {target_group: origins}}
+    default_action: {forward: {target_group: origins}}
+target_groups:
+  - name: origins
+    protocol: HTTP
+    targets: ["$B1", "$B2"]
+    health_check: {path: /small, interval: 10s}
+YAML
+    GOMAXPROCS=1 taskset -c 1 "$sys" -config "$SCRATCH/lb.yaml" -log-level warn >"$SCRATCH/lb.log" 2>&1 &
+    ;;
+  esac
+  SUT=$!
+  PIDS+=("$SUT")
+  wait_up "$PORT" || { echo "$sys did not come up" >&2; cat "$SCRATCH"/*.log >&2; exit 1; }
+}
+
+ticks() { # utime+stime of PID and its children (nginx workers)
+  local t=0 p v
+  for p in $1 $(pgrep -P "$1" || true); do
+    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12+$13}') || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+
+RES=$SCRATCH/results.txt
+: >"$RES"
+for r in $(seq "$ROUNDS"); do
+  for sys in "$@"; do
+    start_sys "$sys"
+    url=http://127.0.0.1:$PORT/$PATH_
+    timeout $((WARMUP + 20)) taskset -c 0 wrk -t2 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null 2>&1 || true
+    t0=$(ticks "$SUT")
+    out=$(timeout $((DURATION + 20)) taskset -c 0 wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency \
+      -s "$SHARED/conf/report.lua" "$url" 2>&1 || true)
+    t1=$(ticks "$SUT")
+    rss=$(awk '/^VmRSS:/{print $2}' "/proc/$SUT/status")
+    w=$(sed -n 's/^WRKJSON //p' <<<"$out")
+    line=$(jq -r --arg sys "$(basename "$sys")" --argjson r "$r" --argjson ticks $((t1 - t0)) --argjson hz "$CLK" --argjson rss "$rss" '
+      (.duration_us/1e6) as $d | ($ticks/$hz) as $cpu |
+      "\($sys) \($r) \(.requests/$d|floor) \(if $cpu>0 then (.requests/$cpu|floor) else 0 end) \(.lat_p50_us/1000) \(.lat_p99_us/1000) \((100*$cpu/$d)|floor) \(.err_connect+.err_read+.err_write+.err_timeout+.err_status) \($rss/1024|floor)"' <<<"$w")
+    echo "$line" | tee -a "$RES"
+    kill "$SUT" 2>/dev/null || true
+    wait "$SUT" 2>/dev/null || true
+    sleep 0.3
+  done
+done
+echo "# system rounds: median req/s, median req/CPU-s, median p50 ms, median p99 ms, median CPU %, errors, RSS MiB (path $PATH_, -c$CONNS, ${DURATION}s)"
+awk '{k=$1; n[k]++; rps[k,n[k]]=$3; cps[k,n[k]]=$4; p50[k,n[k]]=$5; p99[k,n[k]]=$6; cpu[k,n[k]]=$7; err[k]+=$8; rss[k]=$9; if (!(k in seen)) {seen[k]=1; order[++m]=k}}
+  function med(a, k, c,   i, j, t, v) { for (i=1;i<=c;i++) v[i]=a[k,i]; for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j]<v[i]) {t=v[i]; v[i]=v[j]; v[j]=t}; return (c%2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2 }
+  END { for (i=1;i<=m;i++) { k=order[i]; printf "%s n=%d rps=%d cpus=%d p50=%.2f p99=%.2f cpu%%=%d err=%d rss=%d\n", k, n[k], med(rps,k,n[k]), med(cps,k,n[k]), med(p50,k,n[k]), med(p99,k,n[k]), med(cpu,k,n[k]), err[k], rss[k] } }' "$RES"
