@@ -131,13 +131,17 @@ func (s *Store) MaxObjectSize() int64 { return s.maxObject }
 // matching invalidation is a miss. A Fresh or Stale entry is returned for
 // the caller to serve or revalidate; it must not be modified. Get allocates
 // nothing.
-func (s *Store) Get(key []byte) (*Entry, Status) {
+func (s *Store) Get(key []byte) (*Entry, Status) { return s.GetAt(key, s.now()) }
+
+// GetAt is Get with the caller's reading of the store's clock (a request
+// that already read it spares a second read on the hit path).
+func (s *Store) GetAt(key []byte, now time.Time) (*Entry, Status) {
 	e, ok := s.c.Get(key)
 	if !ok || e == nil || !bytes.Equal(e.key, key) || s.invalidated(e) {
 		s.misses.Add(1)
 		return nil, Miss
 	}
-	if e.Fresh(s.now()) {
+	if e.Fresh(now) {
 		s.hits.Add(1)
 		return e, Fresh
 	}

@@ -36,12 +36,14 @@ type logStamp struct {
 	date, time []byte
 }
 
-// stamp returns the date and time fields for now, formatted once a second.
+// stamp returns the date and time fields (UTC) for now, formatted once a
+// second.
 func (a *AccessLog) stamp(now time.Time) *logStamp {
 	sec := now.Unix()
 	if st := a.day.Load(); st != nil && st.sec == sec {
 		return st
 	}
+	now = now.UTC()
 	st := &logStamp{sec: sec, date: now.AppendFormat(nil, "2006-01-02"), time: now.AppendFormat(nil, "15:04:05")}
 	a.day.Store(st)
 	return st
@@ -76,7 +78,9 @@ func (a *AccessLog) log(r *request) {
 	b := (*bp)[:0]
 	ctx := r.ctx
 	h := &ctx.Request.Header
-	now := time.Now().UTC()
+	// One clock read per line: the request's start is fasthttp's request
+	// time (request.start), so time-taken needs only the end.
+	now := time.Now()
 	var vals [33][]byte
 	var tmp [8][48]byte
 	st := a.stamp(now)
@@ -102,8 +106,7 @@ func (a *AccessLog) log(r *request) {
 		vals[16] = []byte("http")
 	}
 	vals[17] = strconv.AppendInt(tmp[3][:0], int64(len(h.RawHeaders())+len(ctx.Request.Body())), 10)
-	took := time.Since(r.start).Seconds()
-	vals[18] = strconv.AppendFloat(tmp[4][:0], took, 'f', 3, 64)
+	vals[18] = appendSeconds(tmp[4][:0], now.Sub(r.start))
 	vals[19] = h.Peek("X-Forwarded-For")
 	if r.l.tls && r.l.tlsFacts != nil {
 		v, c, _ := r.l.tlsFacts(ctx.Conn())
@@ -140,6 +143,10 @@ func (a *AccessLog) log(r *request) {
 			if i > 0 {
 				b = append(b, '\t')
 			}
+			if len(v) > 0 && safeLogFields&(1<<i) != 0 {
+				b = append(b, v...)
+				continue
+			}
 			b = appendLogValue(b, v)
 		}
 		b = append(b, '\n')
@@ -149,21 +156,55 @@ func (a *AccessLog) log(r *request) {
 	a.bufs.Put(bp)
 }
 
+// safeLogFields marks the fields the edge writes itself (dates, numbers,
+// the request id, result types): they never hold a byte
+// CloudFront escapes, so they are copied without the scan.
+const safeLogFields uint64 = 1<<0 | 1<<1 | 1<<3 | 1<<8 | 1<<13 | 1<<14 | 1<<16 | 1<<17 | 1<<18 |
+	1<<22 | 1<<26 | 1<<27 | 1<<28 | 1<<30
+
+// appendSeconds writes d as seconds with three decimals (CloudFront's
+// time-taken), rounded to the millisecond, without strconv's float path.
+func appendSeconds(dst []byte, d time.Duration) []byte {
+	ms := (d + time.Millisecond/2) / time.Millisecond
+	if ms < 0 {
+		ms = 0
+	}
+	dst = strconv.AppendInt(dst, int64(ms/1000), 10)
+	f := ms % 1000
+	return append(dst, '.', byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10))
+}
+
+// logEscaped marks the bytes CloudFront percent-encodes in a log field:
+// everything outside printable ASCII, space, '"' and '\'.
+var logEscaped = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c <= ' ' || c >= 0x7f || c == '"' || c == '\\'
+	}
+	return t
+}()
+
 // appendLogValue writes v as CloudFront does: "-" when empty, bytes
-// outside printable ASCII, spaces and tabs percent-encoded.
+// outside printable ASCII, spaces and tabs percent-encoded. Runs of bytes
+// that need no escaping are copied whole: a log line is a few hundred
+// bytes, and a byte-by-byte append was a third of its cost.
 func appendLogValue(dst, v []byte) []byte {
 	if len(v) == 0 {
 		return append(dst, '-')
 	}
 	const hex = "0123456789ABCDEF"
-	for _, c := range v {
-		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
-			dst = append(dst, '%', hex[c>>4], hex[c&15])
-			continue
+	for {
+		i := 0
+		for i < len(v) && !logEscaped[v[i]] {
+			i++
 		}
-		dst = append(dst, c)
+		dst = append(dst, v[:i]...)
+		if i == len(v) {
+			return dst
+		}
+		c := v[i]
+		dst = append(dst, '%', hex[c>>4], hex[c&15])
+		v = v[i+1:]
 	}
-	return dst
 }
 
 // logPhase counts the request and writes its access-log line.

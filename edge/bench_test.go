@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -69,3 +70,27 @@ func benchmarkHit(b *testing.B, size int) {
 
 func BenchmarkHit1KiB(b *testing.B)   { benchmarkHit(b, 1<<10) }
 func BenchmarkHit256KiB(b *testing.B) { benchmarkHit(b, 256<<10) }
+
+// BenchmarkHit1KiBLogged is BenchmarkHit1KiB with the CloudFront access
+// log on (lines to io.Discard), as bench/sut.sh runs the edge.
+func BenchmarkHit1KiBLogged(b *testing.B) {
+	o := newOrigin(b, reply(200, strings.Repeat("x", 1<<10), "Cache-Control", "max-age=600", "Content-Type", "text/plain"))
+	te := startEdge(b, siteYAML(o.URL, benchCfg), edgeOpt{})
+	al, err := NewAccessLog(io.Discard, "cloudfront")
+	if err != nil {
+		b.Fatal(err)
+	}
+	te.e.alog = al
+	h, ctx := hitCtx(te, "/hit")
+	h(ctx) // miss
+	te.wait()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		ctx.Response.Reset()
+		h(ctx)
+	}
+	if string(ctx.Response.Header.Peek("X-Cache")) != "Hit from edge" {
+		b.Fatalf("not a hit: %q", ctx.Response.Header.Peek("X-Cache"))
+	}
+}

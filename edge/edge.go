@@ -57,6 +57,10 @@ type Edge struct {
 	draining  atomic.Bool
 	reqs      sync.Pool
 	now       func() time.Time
+	// realClock is true when now is time.Now: a request then reads the
+	// clock once (fasthttp's request time) for freshness, Age and the
+	// access log instead of once per use.
+	realClock bool
 }
 
 // New returns an Edge without a snapshot: Compile one and Swap it in
@@ -83,6 +87,7 @@ func New(o Options) (*Edge, error) {
 	e.now = o.Now
 	if e.now == nil {
 		e.now = time.Now
+		e.realClock = true
 	}
 	e.reqs.New = func() any { return &request{keyBuf: make([]byte, 0, 256), scratch: make([]byte, 0, 256)} }
 	return e, nil

@@ -89,10 +89,23 @@ func (e *Edge) serve(ctx *fasthttp.RequestCtx, l *listener) {
 // serveWith runs the pipeline with r as the per-request context, keeping
 // r's buffers.
 func (e *Edge) serveWith(ctx *fasthttp.RequestCtx, l *listener, r *request) {
-	*r = request{e: e, ctx: ctx, l: l, snap: e.snap.Load(), start: time.Now(),
+	*r = request{e: e, ctx: ctx, l: l, snap: e.snap.Load(), start: ctx.Time(),
 		keyBuf: r.keyBuf[:0], scratch: r.scratch[:0], cookieBuf: r.cookieBuf[:0], queryBuf: r.queryBuf[:0]}
+	if r.start.IsZero() {
+		r.start = time.Now() // a context not from a fasthttp server
+	}
 	r.run()
 	r.ctx = nil
+}
+
+// now is the request's clock for freshness and Age: the time it started
+// (fasthttp's request time, already read) with the real clock, the edge's
+// clock otherwise (tests).
+func (r *request) now() time.Time {
+	if r.e.realClock {
+		return r.start
+	}
+	return r.e.now()
 }
 
 // run is the edge pipeline: the fixed phase order of STYLE.md §4 and
@@ -336,7 +349,7 @@ func (r *request) cachePhase() {
 	key, enc := b.key.AppendKey(r.keyBuf[:0], r.dist.Name, &cache.Request{Method: method, Path: r.v.path,
 		Query: r.query, Cookie: r.cookie, AcceptEncoding: ae, Header: r.v.hdr})
 	r.keyBuf = key
-	if e, st := r.e.store.Get(key); st == cache.Fresh {
+	if e, st := r.e.store.GetAt(key, r.now()); st == cache.Fresh {
 		r.writeEntry(e, cache.ResultHit)
 		return
 	}

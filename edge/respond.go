@@ -15,7 +15,7 @@ func (r *request) writeEntry(e *cache.Entry, res cache.Result) {
 	r.writeEntryStatus(e, 0)
 	r.result = res.String()
 	if res == cache.ResultHit || res == cache.ResultRefreshHit {
-		r.age, r.hasAge = e.AgeSeconds(r.e.now()), true
+		r.age, r.hasAge = e.AgeSeconds(r.now()), true
 	}
 	if r.status >= 400 {
 		r.result = "Error"
