@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -250,26 +251,46 @@ func appendTime(b []byte, t time.Time) []byte {
 
 // appendStamp writes t as 2006-01-02T15:04:05.000000Z (UTC, µs) by hand:
 // time.AppendFormat parses its layout on every call, and the access log
-// writes two stamps per request.
+// writes two stamps per request. The calendar date, the costly part,
+// changes once a day, so the last one computed is kept (dateCache); the
+// clock comes from the Unix seconds by division.
 func appendStamp(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	hour, minute, sec := t.Clock()
-	if year < 0 || year > 9999 {
-		return t.AppendFormat(b, timeLayout)
+	sec := t.Unix()
+	if sec < 0 {
+		return appendStampSlow(b, t)
 	}
-	b = append(b,
+	days := uint64(sec / 86400)
+	v := dateCache.Load()
+	if v == 0 || v>>32 != days {
+		year, month, day := t.UTC().Date()
+		if year > 9999 {
+			return appendStampSlow(b, t)
+		}
+		v = days<<32 | uint64(year)<<16 | uint64(month)<<8 | uint64(day)
+		dateCache.Store(v)
+	}
+	year, month, day := int(v>>16&0xffff), int(v>>8&0xff), int(v&0xff)
+	rem := int(sec % 86400)
+	hour, minute, s := rem/3600, rem/60%60, rem%60
+	us := t.Nanosecond() / 1000
+	return append(b,
 		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
-		byte('0'+int(month)/10), byte('0'+int(month)%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-',
 		byte('0'+day/10), byte('0'+day%10), 'T',
 		byte('0'+hour/10), byte('0'+hour%10), ':',
 		byte('0'+minute/10), byte('0'+minute%10), ':',
-		byte('0'+sec/10), byte('0'+sec%10), '.')
-	us := t.Nanosecond() / 1000
-	for d := 100000; d > 0; d /= 10 {
-		b = append(b, byte('0'+us/d%10))
-	}
-	return append(b, 'Z')
+		byte('0'+s/10), byte('0'+s%10), '.',
+		byte('0'+us/100000), byte('0'+us/10000%10), byte('0'+us/1000%10),
+		byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10), 'Z')
+}
+
+// dateCache is the UTC date of the day last stamped: days since the
+// epoch << 32 | year << 16 | month << 8 | day (0: none yet).
+var dateCache atomic.Uint64
+
+// appendStampSlow covers the years before 1970 and after 9999.
+func appendStampSlow(b []byte, t time.Time) []byte {
+	return t.UTC().AppendFormat(b, timeLayout)
 }
 
 // appendSeconds writes d in seconds with millisecond precision, or -1.
@@ -277,7 +298,17 @@ func appendSeconds(b []byte, d time.Duration) []byte {
 	if d < 0 {
 		return append(b, '-', '1')
 	}
-	return strconv.AppendFloat(b, d.Seconds(), 'f', 3, 64)
+	// Integer rounding to the millisecond is what AppendFloat's 'f', 3
+	// gives except at an exact half (float rounding then depends on the
+	// binary value) and for spans where float64 loses the nanoseconds;
+	// those go through AppendFloat. Three of these are written per line.
+	if rem := d % time.Millisecond; rem == time.Millisecond/2 || d >= 1e6*time.Second {
+		return strconv.AppendFloat(b, d.Seconds(), 'f', 3, 64)
+	}
+	ms := int64((d + time.Millisecond/2) / time.Millisecond)
+	b = strconv.AppendInt(b, ms/1000, 10)
+	f := ms % 1000
+	return append(b, '.', byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10))
 }
 
 func appendStatus(b []byte, s int) []byte {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +219,45 @@ func TestAppendStampMatchesFormat(t *testing.T) {
 	} {
 		if got, want := string(appendStamp(nil, tm)), tm.UTC().Format(timeLayout); got != want {
 			t.Errorf("appendStamp(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}
+
+// TestAppendSecondsMatchesFloatFormat: the integer path of appendSeconds
+// prints what strconv's float formatting printed before, around every
+// rounding edge.
+func TestAppendSecondsMatchesFloatFormat(t *testing.T) {
+	check := func(d time.Duration) {
+		t.Helper()
+		got := string(appendSeconds(nil, d))
+		want := strconv.AppendFloat(nil, d.Seconds(), 'f', 3, 64)
+		if got != string(want) {
+			t.Fatalf("appendSeconds(%d) = %s, want %s", int64(d), got, want)
+		}
+	}
+	for _, base := range []time.Duration{0, time.Millisecond, 999 * time.Millisecond, time.Second, 59 * time.Second, time.Hour, 1e6*time.Second - time.Millisecond} {
+		for off := -3 * time.Microsecond; off <= 3*time.Microsecond; off++ {
+			for _, half := range []time.Duration{0, time.Millisecond / 2, time.Millisecond/2 - 1, time.Millisecond/2 + 1, time.Millisecond - 1} {
+				if d := base + half + off; d >= 0 {
+					check(d)
+				}
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		check(time.Duration(r.Int64N(int64(1e7 * time.Second))))
+	}
+}
+
+// TestAppendStampAcrossSeconds: the cached date never leaks into a stamp
+// of another day (a year's last second, the next, an hour back, 1966).
+func TestAppendStampAcrossSeconds(t *testing.T) {
+	base := time.Date(2026, 12, 31, 23, 59, 58, 0, time.UTC)
+	for _, d := range []time.Duration{0, 999999 * time.Microsecond, time.Second, 0, 2*time.Second + 123456*time.Microsecond, -time.Hour, -60 * 366 * 24 * time.Hour} {
+		ts := base.Add(d).In(time.FixedZone("x", 3600))
+		if got, want := string(appendStamp(nil, ts)), ts.UTC().Format("2006-01-02T15:04:05.000000Z"); got != want {
+			t.Fatalf("appendStamp(%v) = %s, want %s", ts, got, want)
 		}
 	}
 }
