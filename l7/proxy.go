@@ -523,8 +523,12 @@ func (x *exchange) respond() {
 	body := x.resp.BodyStream()
 	if body == nil {
 		if b := x.resp.Body(); len(b) > 0 {
-			out.SetBody(b) // copied: x.resp is reused once the handler returns
+			// The buffers are exchanged, not copied: x.resp is reset once
+			// the handler returns and keeps out's empty buffer for the
+			// next answer.
 			x.rec.SentBytes += int64(len(b))
+			spare := out.SwapBody(nil)
+			out.SwapBody(x.resp.SwapBody(spare))
 		} else if x.head {
 			// Keep the target's Content-Length on a HEAD answer.
 			out.Header.SetContentLength(in.ContentLength())
@@ -611,7 +615,15 @@ func (x *exchange) abandonUpstream() {
 // touches ctx (it may run after the handler returned).
 func (x *exchange) finish() {
 	s := x.s
-	now := time.Now()
+	var now time.Time
+	if x.acquired && !x.streaming {
+		// A buffered answer: respond only copied it since tHeaders
+		// (microseconds; the log shows milliseconds), so that clock read
+		// stands for this one.
+		now = x.tHeaders
+	} else {
+		now = time.Now()
+	}
 	x.rec.Done = now
 	if x.acquired {
 		x.rec.ResponseProcessing = now.Sub(x.tHeaders)
