@@ -2,7 +2,6 @@ package l7
 
 import (
 	"net"
-	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -39,29 +38,6 @@ type deadlineConn struct {
 	// born is when the connection was accepted (ClientKeepAlive counts
 	// from it).
 	born time.Time
-	// wrote is set by Write and cleared by the next Read (atomic: a
-	// WebSocket tunnel reads and writes from two goroutines).
-	wrote atomic.Bool
-}
-
-// Read lets the other runnable goroutines go first when a response was
-// just written: the client cannot have sent its next request yet, so an
-// immediate read would fail with EAGAIN and park (one read syscall and one
-// netpoll wake-up). After the others ran, the request is usually there;
-// with nothing else to run, Gosched returns at once.
-func (c *deadlineConn) Read(p []byte) (int, error) {
-	if c.wrote.Load() {
-		c.wrote.Store(false)
-		runtime.Gosched()
-	}
-	return c.Conn.Read(p)
-}
-
-func (c *deadlineConn) Write(p []byte) (int, error) {
-	if !c.wrote.Load() {
-		c.wrote.Store(true)
-	}
-	return c.Conn.Write(p)
 }
 
 func skipDeadline(applied *atomic.Int64, t time.Time) bool {
