@@ -385,26 +385,26 @@ func (x *exchange) buildRequest(tg *TargetGroup) error {
 		if x.hasXFF {
 			req.Header.Del("X-Forwarded-For")
 		}
-		req.Header.SetBytesV("X-Forwarded-For", x.xff)
+		req.Header.SetCanonical(hdrXFF, x.xff)
 	case xffRemove:
 		if x.hasXFF {
 			req.Header.Del("X-Forwarded-For")
 		}
 	}
 	if x.view.TLS.On || x.r.https {
-		req.Header.Set("X-Forwarded-Proto", "https")
+		req.Header.SetCanonical(hdrXFProto, strHTTPS)
 	} else {
-		req.Header.Set("X-Forwarded-Proto", "http")
+		req.Header.SetCanonical(hdrXFProto, strHTTP)
 	}
 	x.port = strconv.AppendUint(x.port[:0], uint64(x.view.ListenerPort), 10)
-	req.Header.SetBytesV("X-Forwarded-Port", x.port)
+	req.Header.SetCanonical(hdrXFPort, x.port)
 	incoming := in.Peek("X-Amzn-Trace-Id")
 	if len(x.view.RawHeaders) > maxTraceHeaderBlock {
 		// ALB starts a fresh trace when the request headers pass 7 KB.
 		incoming = nil
 	}
 	x.trace = appendTraceID(x.trace[:0], incoming, x.rec.Received)
-	req.Header.SetBytesV("X-Amzn-Trace-Id", x.trace)
+	req.Header.SetCanonical(hdrTraceID, x.trace)
 	x.rec.TraceID = append(x.rec.TraceID, x.trace...)
 
 	if cl := in.ContentLength(); cl != 0 && cl != -2 {
@@ -431,6 +431,17 @@ func (x *exchange) buildRequest(tg *TargetGroup) error {
 	}
 	return nil
 }
+
+// The fields buildRequest sets, in fasthttp's canonical case, so setting
+// them skips normalising the name on every request.
+var (
+	hdrXFF     = []byte("X-Forwarded-For")
+	hdrXFProto = []byte("X-Forwarded-Proto")
+	hdrXFPort  = []byte("X-Forwarded-Port")
+	hdrTraceID = []byte("X-Amzn-Trace-Id")
+	strHTTP    = []byte("http")
+	strHTTPS   = []byte("https")
+)
 
 // maxBufferedBody is the largest request body read whole before it is
 // sent (larger ones stream).
