@@ -18,6 +18,9 @@
 # Knobs: ROUNDS=3 DURATION=5 WARMUP=1 CONNS=32 WRK_THREADS=1 PATH_=/small
 #        PROXY_CPU=1 LOAD_CPU=0 LB_BIN= (prebuilt lb; default: go build ./cmd/lb)
 #        SYSTEMS="haproxy lb"
+#        CLOSE=1 (CLOSE=0: keep-alive, no `Connection: close`; then the
+#        columns count requests, not connections — a check that keep-alive
+#        did not regress, e.g. CLOSE=0 PATH_=/large)
 #        LB2_BIN= (a second prebuilt lb, system "lb2" on PORT_BASE+3, for
 #        A/B runs: SYSTEMS="haproxy lb lb2")
 # Ports: PORT_BASE (default 18186) origin, +1 HAProxy, +2 lb, +3 lb2; keep
@@ -38,6 +41,9 @@ PATH_=${PATH_:-/small}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 SYSTEMS=${SYSTEMS:-"haproxy lb"}
+CLOSE=${CLOSE:-1}
+HDR=(-H 'Connection: close')
+[ "$CLOSE" = 0 ] && HDR=()
 PORT_BASE=${PORT_BASE:-18186}
 P_ORIGIN=$PORT_BASE P_HAPROXY=$(( PORT_BASE + 1 )) P_LB=$(( PORT_BASE + 2 )) P_LB2=$(( PORT_BASE + 3 ))
 
@@ -148,7 +154,7 @@ LUA
 
 runwrk() { # runwrk PORT SECONDS
   timeout $(( $2 + 15 )) "${LG[@]}" wrk -t "$WRK_THREADS" -c "$CONNS" -d "${2}s" --latency \
-    -H 'Connection: close' -s "$SCRATCH/report.lua" "http://127.0.0.1:$1$PATH_" 2>&1 | awk '/^WRK /'
+    "${HDR[@]}" -s "$SCRATCH/report.lua" "http://127.0.0.1:$1$PATH_" 2>&1 | awk '/^WRK /'
 }
 
 RES="$SCRATCH/results.txt"

@@ -30,7 +30,7 @@ var errNoPipe = errors.New("l4: splice: no pipe")
 // splicePipe is a pipe kept empty between uses.
 type splicePipe struct{ r, w int }
 
-var pipes = sync.Pool{New: func() any {
+var pipes = &sync.Pool{New: func() any {
 	var fds [2]int
 	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		return nil
