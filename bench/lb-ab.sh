@@ -10,16 +10,26 @@
 #           haproxy / nginx (the shared harness's peer configs).
 #   env: ROUNDS=3 DURATION=8 WARMUP=2 CONNS=64 PATH_=small
 #        PORT=18181 BPORT=18196 (2 backends: BPORT, BPORT+1)
+#        RATE= (req/s): pace every connection to CONNS*1000/RATE ms between
+#        requests (the shared harness's paced.lua) to compare CPU and p99 at
+#        about equal load instead of at saturation
 #
 # The proxy runs alone on CPU 1 (GOMAXPROCS=1 / one thread), wrk and the
 # fasthttp origins on CPU 0. Proxy CPU is utime+stime from /proc/PID/stat
 # over the measured window. Every load run is bounded (wrk -d, timeout).
 # Wrap the whole script in `flock /tmp/switchyard-bench.lock`.
-# Output: one line per system and round, then medians per system.
+# Output: one line per system and round, then medians per system and the
+# median of each round's req/CPU-s ratio to the first system.
 set -euo pipefail
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-8} WARMUP=${WARMUP:-2} CONNS=${CONNS:-64}
 PATH_=${PATH_:-small} PORT=${PORT:-18181} BPORT=${BPORT:-18196}
 SHARED=${SHARED:-/work/shared/bench}
+WRK_LUA=$SHARED/conf/report.lua
+if [ -n "${RATE:-}" ]; then
+  d=$((CONNS * 1000 / RATE)); [ "$d" -ge 1 ] || d=1
+  export WRK_DELAY_MS=$d WRK_REPORT_LUA=$SHARED/conf/report.lua
+  WRK_LUA=$SHARED/conf/paced.lua
+fi
 [ $# -ge 1 ] || { echo "usage: lb-ab.sh SYSTEM..." >&2; exit 2; }
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -108,10 +118,10 @@ for r in $(seq "$ROUNDS"); do
   for sys in "$@"; do
     start_sys "$sys"
     url=http://127.0.0.1:$PORT/$PATH_
-    timeout $((WARMUP + 20)) taskset -c 0 wrk -t2 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null 2>&1 || true
+    timeout $((WARMUP + 20)) taskset -c 0 wrk -t2 -c"$CONNS" -d"${WARMUP}s" -s "$WRK_LUA" "$url" >/dev/null 2>&1 || true
     t0=$(ticks "$SUT")
     out=$(timeout $((DURATION + 20)) taskset -c 0 wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency \
-      -s "$SHARED/conf/report.lua" "$url" 2>&1 || true)
+      -s "$WRK_LUA" "$url" 2>&1 || true)
     t1=$(ticks "$SUT")
     rss=$(awk '/^VmRSS:/{print $2}' "/proc/$SUT/status")
     w=$(sed -n 's/^WRKJSON //p' <<<"$out")
@@ -124,7 +134,10 @@ for r in $(seq "$ROUNDS"); do
     sleep 0.3
   done
 done
-echo "# system rounds: median req/s, median req/CPU-s, median p50 ms, median p99 ms, median CPU %, errors, RSS MiB (path $PATH_, -c$CONNS, ${DURATION}s)"
+echo "# system rounds: median req/s, median req/CPU-s, median p50 ms, median p99 ms, median CPU %, errors, RSS MiB (path $PATH_, -c$CONNS, ${DURATION}s${RATE:+, paced to $RATE req/s})"
 awk '{k=$1; n[k]++; rps[k,n[k]]=$3; cps[k,n[k]]=$4; p50[k,n[k]]=$5; p99[k,n[k]]=$6; cpu[k,n[k]]=$7; err[k]+=$8; rss[k]=$9; if (!(k in seen)) {seen[k]=1; order[++m]=k}}
   function med(a, k, c,   i, j, t, v) { for (i=1;i<=c;i++) v[i]=a[k,i]; for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j]<v[i]) {t=v[i]; v[i]=v[j]; v[j]=t}; return (c%2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2 }
-  END { for (i=1;i<=m;i++) { k=order[i]; printf "%s n=%d rps=%d cpus=%d p50=%.2f p99=%.2f cpu%%=%d err=%d rss=%d\n", k, n[k], med(rps,k,n[k]), med(cps,k,n[k]), med(p50,k,n[k]), med(p99,k,n[k]), med(cpu,k,n[k]), err[k], rss[k] } }' "$RES"
+  END { f=order[1]
+    for (i=1;i<=m;i++) { k=order[i]; c=n[k]; if (n[f]<c) c=n[f]
+      for (r=1;r<=c;r++) ratio[k,r]=(cps[f,r]>0) ? cps[k,r]/cps[f,r] : 0
+      printf "%s n=%d rps=%d cpus=%d p50=%.2f p99=%.2f cpu%%=%d err=%d rss=%d cpus/%s per round: median %.3f\n", k, n[k], med(rps,k,n[k]), med(cps,k,n[k]), med(p50,k,n[k]), med(p99,k,n[k]), med(cpu,k,n[k]), err[k], rss[k], f, med(ratio,k,c) } }' "$RES"
