@@ -64,18 +64,29 @@ func (d *direction) splice() (int64, error) {
 	if p == nil {
 		return 0, errNoPipe
 	}
+	// The callbacks are made once per call, not per splice: each closure
+	// handed to a RawConn is an allocation.
+	var n, m int64
+	var serr error
+	pump := func(fd uintptr) bool { // socket → pipe
+		for {
+			n, serr = syscall.Splice(int(fd), nil, p.w, nil, maxSpliceSize, spliceMove|spliceNonblock)
+			if serr != syscall.EINTR {
+				return serr != syscall.EAGAIN
+			}
+		}
+	}
+	drain := func(fd uintptr) bool { // pipe → socket
+		for {
+			m, serr = syscall.Splice(p.r, nil, int(fd), nil, int(n), spliceMove|spliceNonblock)
+			if serr != syscall.EINTR {
+				return serr != syscall.EAGAIN
+			}
+		}
+	}
 	var total int64
 	for {
-		var n int64
-		var serr error
-		err := d.rc.Read(func(fd uintptr) bool {
-			for {
-				n, serr = syscall.Splice(int(fd), nil, p.w, nil, maxSpliceSize, spliceMove|spliceNonblock)
-				if serr != syscall.EINTR {
-					return serr != syscall.EAGAIN
-				}
-			}
-		})
+		err := d.rc.Read(pump)
 		if err == nil && serr != nil {
 			err = os.NewSyscallError("splice", serr)
 		}
@@ -84,15 +95,7 @@ func (d *direction) splice() (int64, error) {
 			return total, err
 		}
 		for n > 0 {
-			var m int64
-			err := d.wrc.Write(func(fd uintptr) bool {
-				for {
-					m, serr = syscall.Splice(p.r, nil, int(fd), nil, int(n), spliceMove|spliceNonblock)
-					if serr != syscall.EINTR {
-						return serr != syscall.EAGAIN
-					}
-				}
-			})
+			err := d.wrc.Write(drain)
 			if err == nil && serr != nil {
 				err = os.NewSyscallError("splice", serr)
 			}
