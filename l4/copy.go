@@ -137,19 +137,26 @@ type direction struct {
 }
 
 func newDirection(f *flow, toward string, src, dst net.Conn, count *atomic.Uint64) *direction {
-	d := &direction{f: f, toward: toward, src: src, dst: dst, count: count}
+	d := new(direction)
+	d.init(f, toward, src, dst, count)
+	return d
+}
+
+// init sets up a zero direction (the flow holds both of its directions,
+// so that a flow costs one allocation, not three).
+func (d *direction) init(f *flow, toward string, src, dst net.Conn, count *atomic.Uint64) {
+	d.f, d.toward, d.src, d.dst, d.count = f, toward, src, dst, count
 	d.srcTCP, d.dstTCP = unwrapTCP(src), unwrapTCP(dst)
 	if d.srcTCP != nil {
 		rc, err := d.srcTCP.SyscallConn()
 		if err != nil {
 			d.srcTCP = nil
-			return d
+			return
 		}
 		d.rc = rc
 		d.readFn = d.rawRead
 		_, d.ppFirst = src.(*proxyproto.Conn)
 	}
-	return d
 }
 
 func (d *direction) poke() {
@@ -313,11 +320,13 @@ func isTimeout(err error) bool {
 }
 
 // run copies until the source ends, the flow is killed or goes idle.
-func (d *direction) run(idle time.Duration) {
+// start is the time the copy starts (the caller's clock reading, saving
+// one per direction).
+func (d *direction) run(idle time.Duration, start time.Time) {
 	interval := max(idle/8, time.Millisecond)
-	idleSince := time.Now()
+	idleSince, now := start, start
 	for {
-		_ = d.src.SetReadDeadline(time.Now().Add(interval))
+		_ = d.src.SetReadDeadline(now.Add(interval))
 		if d.poked.Load() {
 			// A poke that raced with the line above must not be lost.
 			_ = d.src.SetReadDeadline(pastDeadline)
@@ -326,7 +335,6 @@ func (d *direction) run(idle time.Duration) {
 		if n > 0 {
 			d.n += n
 			d.count.Add(uint64(n))
-			idleSince = time.Now()
 			d.idle.Store(false)
 		}
 		if d.f.dead.Load() {
@@ -352,8 +360,14 @@ func (d *direction) run(idle time.Duration) {
 			d.f.kill(ReasonError, err)
 			return
 		}
+		// A timeout: the check interval passed, or the other way poked.
+		// The clock is read only here, not on every copy step.
+		now = time.Now()
+		if n > 0 {
+			idleSince = now
+		}
 		poked := d.poked.Swap(false)
-		if n > 0 || time.Since(idleSince) < idle {
+		if n > 0 || now.Sub(idleSince) < idle {
 			continue
 		}
 		d.idle.Store(true)

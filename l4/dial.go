@@ -29,6 +29,13 @@ type fdConn struct {
 	f  *os.File
 	rc syscall.RawConn
 	ap netip.AddrPort // the target
+
+	// The connect's state, kept here rather than in closures so that a
+	// dial allocates less.
+	sa4      syscall.SockaddrInet4
+	sa6      syscall.SockaddrInet6
+	cerr     error
+	finished bool
 }
 
 // errDialAborted is returned when the flow was killed during the dial.
@@ -54,7 +61,15 @@ func dialFD(ap netip.AddrPort, name string, timeout time.Duration, f *flow) (*fd
 		_ = syscall.Close(fd)
 		return nil, os.NewSyscallError("setsockopt", err)
 	}
-	sa := sockaddr(ap)
+	c := &fdConn{ap: ap}
+	var sa syscall.Sockaddr
+	if a := ap.Addr(); a.Is4() {
+		c.sa4 = syscall.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
+		sa = &c.sa4
+	} else {
+		c.sa6 = syscall.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+		sa = &c.sa6
+	}
 	switch err := syscall.Connect(fd, sa); err {
 	case nil, syscall.EINPROGRESS, syscall.EINTR:
 		// EINTR: the connect goes on asynchronously, as EINPROGRESS.
@@ -62,7 +77,7 @@ func dialFD(ap netip.AddrPort, name string, timeout time.Duration, f *flow) (*fd
 		_ = syscall.Close(fd)
 		return nil, os.NewSyscallError("connect", err)
 	}
-	c := &fdConn{f: os.NewFile(uintptr(fd), name), ap: ap}
+	c.f = os.NewFile(uintptr(fd), name)
 	if c.rc, err = c.f.SyscallConn(); err != nil {
 		_ = c.f.Close()
 		return nil, err
@@ -75,28 +90,26 @@ func dialFD(ap netip.AddrPort, name string, timeout time.Duration, f *flow) (*fd
 	// (then EISCONN), EALREADY while the handshake runs, else the error
 	// that ended it. On loopback the handshake is over before the first
 	// connect returns, so the common case never parks or arms a timer.
-	var cerr error
 	done := func(fd uintptr) bool {
 		switch err := syscall.Connect(int(fd), sa); err {
 		case nil, syscall.EISCONN:
-			cerr = nil
+			c.cerr = nil
 			return true
 		case syscall.EALREADY, syscall.EINPROGRESS, syscall.EINTR:
 			return false
 		default:
-			cerr = os.NewSyscallError("connect", err)
+			c.cerr = os.NewSyscallError("connect", err)
 			return true
 		}
 	}
-	finished := false
-	err = c.rc.Control(func(fd uintptr) { finished = done(fd) })
-	if err == nil && !finished {
+	err = c.rc.Control(func(fd uintptr) { c.finished = done(fd) })
+	if err == nil && !c.finished {
 		_ = c.f.SetWriteDeadline(time.Now().Add(timeout))
 		err = c.rc.Write(done)
 		_ = c.f.SetWriteDeadline(time.Time{})
 	}
 	if err == nil {
-		err = cerr
+		err = c.cerr
 	}
 	if err != nil {
 		_ = c.f.Close()
@@ -106,14 +119,6 @@ func dialFD(ap netip.AddrPort, name string, timeout time.Duration, f *flow) (*fd
 		return nil, err
 	}
 	return c, nil
-}
-
-// sockaddr converts ap; an IPv4-mapped address is dialled as IPv4.
-func sockaddr(ap netip.AddrPort) syscall.Sockaddr {
-	if a := ap.Addr(); a.Is4() {
-		return &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
-	}
-	return &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
 }
 
 // rawTarget reports the address to dial on a raw socket: an IP literal

@@ -99,6 +99,11 @@ type flow struct {
 	rec     Record
 	doneN   int // directions finished by EOF
 	hdr     [160]byte
+
+	// up (client → target) and down, once connected; downDone ends when
+	// down's goroutine has finished.
+	up, down direction
+	downDone sync.WaitGroup
 }
 
 // kill ends the flow at once: both sockets are reset (SO_LINGER 0, so the
@@ -318,17 +323,19 @@ func (f *flow) pipe(backend net.Conn) {
 	f.mu.Lock()
 	client := f.client
 	f.mu.Unlock()
-	up := newDirection(f, "target", client, backend, &f.p.counters.BytesIn)
-	down := newDirection(f, "client", backend, client, &f.p.counters.BytesOut)
+	up, down := &f.up, &f.down
+	up.init(f, "target", client, backend, &f.p.counters.BytesIn)
+	down.init(f, "client", backend, client, &f.p.counters.BytesOut)
 	up.other, down.other = down, up
 	idle := f.cfg.IdleTimeout
-	fin := make(chan struct{})
+	start := time.Now()
+	f.downDone.Add(1)
 	f.p.workers.run(func() {
-		down.run(idle)
-		close(fin)
+		down.run(idle, start)
+		f.downDone.Done()
 	})
-	up.run(idle)
-	<-fin
+	up.run(idle, start)
+	f.downDone.Wait()
 	f.rec.Received, f.rec.Sent = up.n, down.n
 	if !f.dead.Load() {
 		f.mu.Lock()
