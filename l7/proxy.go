@@ -370,10 +370,14 @@ func (x *exchange) buildRequest(tg *TargetGroup) error {
 	} else {
 		req.Header.ResetConnectionClose()
 	}
-	// Request target: the canonical path routing saw, plus the query.
+	// Request target: the canonical path routing saw, plus the query. It
+	// goes out as set: req.URI() is left unparsed (Request.Write would
+	// otherwise parse it and build it again on every request).
 	req.SetRequestURIBytes(ctx.URI().RequestURI())
 	if tg.isTLS {
-		req.URI().SetScheme("https")
+		u := req.URI()
+		u.DisablePathNormalizing = true // as routed, never normalised again
+		u.SetScheme("https")
 	}
 	req.UseHostHeader = true
 	x.host = appendForwardHost(x.host[:0], &x.view)

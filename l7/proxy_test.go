@@ -93,3 +93,34 @@ func TestBufferedBodiesDoNotBleedAcrossResponses(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestTargetAsRouted: the target gets the canonical path routing
+// saw plus the query, byte for byte as the outgoing request was built (the
+// request target is written as set, never parsed and rebuilt).
+func TestRequestTargetAsRouted(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", be.addr())}})
+	for _, c := range []struct{ sent, want string }{
+		{"/", "/"},
+		{"/a/b?x=1", "/a/b?x=1"},
+		{"/a//b/../c?q=%2F&x=a+b", "/a/c?q=%2F&x=a+b"},
+		{"/%2e%2e/x", "/x"},
+		{"/a%2Fb", "/a/b"},
+		{"/caf%C3%A9?x=%20", "/caf%C3%A9?x=%20"},
+		{"http://example.com/abs?y=2", "/abs?y=2"},
+		{"/a?", "/a"},
+		{"/./a/./b/", "/a/b/"},
+		{"/a%20b", "/a%20b"},
+		{"//x//y", "/x/y"},
+	} {
+		resp := h.raw("GET " + c.sent + " HTTP/1.1\r\nHost: h.example\r\nConnection: close\r\n\r\n")
+		if st := rawStatus(t, resp); st != 200 {
+			t.Fatalf("%s: status %d", c.sent, st)
+		}
+		r := be.received()
+		if got := r[len(r)-1].URI; got != c.want {
+			t.Errorf("%s reached the target as %q, want %q", c.sent, got, c.want)
+		}
+	}
+}

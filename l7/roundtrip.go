@@ -81,7 +81,6 @@ func roundTripWith[C interface{ Conn() net.Conn }](hc *fasthttp.HostClient, t *r
 	release, closeConn func(*fasthttp.HostClient, C),
 ) (upstream, error) {
 	resp.Reset()
-	req.URI().DisablePathNormalizing = true
 	cc, err := acquire(hc, 0, req.ConnectionClose())
 	if err != nil {
 		return nil, err
