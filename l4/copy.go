@@ -90,6 +90,10 @@ func closeWrite(c net.Conn) error {
 
 const copyBufSize = 32 << 10
 
+// armedDirections counts directions that took a read deadline of their
+// own (tests check that short flows never do).
+var armedDirections atomic.Uint64
+
 // spliceSwitches counts switches to splice mode (tests check bulk
 // transfers take that path).
 var spliceSwitches atomic.Uint64
@@ -129,10 +133,14 @@ type direction struct {
 	other   *direction
 	count   *atomic.Uint64 // Counters.BytesIn or BytesOut
 
-	n      int64 // bytes moved; read by the flow after both ends finish
-	idle   atomic.Bool
-	poked  atomic.Bool
-	done   atomic.Bool
+	n     int64 // bytes moved; read by the flow after both ends finish
+	idle  atomic.Bool
+	poked atomic.Bool
+	done  atomic.Bool
+	// live: init is done, the sweeper may touch src. armed: the direction
+	// keeps a read deadline of its own (from its first timeout on).
+	live   atomic.Bool
+	armed  atomic.Bool
 	closed bool // ended by EOF (half-close), not by an error
 }
 
@@ -156,6 +164,13 @@ func (d *direction) init(f *flow, toward string, src, dst net.Conn, count *atomi
 		d.rc = rc
 		d.readFn = d.rawRead
 		_, d.ppFirst = src.(*proxyproto.Conn)
+	}
+}
+
+// wake ends a wait of an unarmed direction (see run); the sweeper calls it.
+func (d *direction) wake() {
+	if d.live.Load() && !d.armed.Load() && !d.done.Load() {
+		_ = d.src.SetReadDeadline(pastDeadline)
 	}
 }
 
@@ -322,11 +337,20 @@ func isTimeout(err error) bool {
 // run copies until the source ends, the flow is killed or goes idle.
 // start is the time the copy starts (the caller's clock reading, saving
 // one per direction).
+//
+// The first read waits without a deadline: most flows end before the
+// first idle check is due, and arming and removing a timer per direction
+// was a measurable part of a short flow's cost. The Proxy's sweeper wakes
+// a direction that is still unarmed at its next tick (every
+// idle_timeout/8); from that first timeout on the direction keeps a
+// deadline of its own, as before, so the idle bound is unchanged.
 func (d *direction) run(idle time.Duration, start time.Time) {
 	interval := max(idle/8, time.Millisecond)
 	idleSince, now := start, start
 	for {
-		_ = d.src.SetReadDeadline(now.Add(interval))
+		if d.armed.Load() {
+			_ = d.src.SetReadDeadline(now.Add(interval))
+		}
 		if d.poked.Load() {
 			// A poke that raced with the line above must not be lost.
 			_ = d.src.SetReadDeadline(pastDeadline)
@@ -360,8 +384,12 @@ func (d *direction) run(idle time.Duration, start time.Time) {
 			d.f.kill(ReasonError, err)
 			return
 		}
-		// A timeout: the check interval passed, or the other way poked.
-		// The clock is read only here, not on every copy step.
+		// A timeout: the check interval passed, the sweeper woke an
+		// unarmed direction, or the other way poked. The clock is read
+		// only here, not on every copy step.
+		if !d.armed.Swap(true) {
+			armedDirections.Add(1)
+		}
 		now = time.Now()
 		if n > 0 {
 			idleSince = now

@@ -255,3 +255,36 @@ func TestSpliceWithoutPipe(t *testing.T) {
 	}
 	env.record(t)
 }
+
+// Short flows never arm a read deadline (no timer per direction); a flow
+// that waits past the sweeper's tick does, and is still reset when idle.
+func TestShortFlowsArmNoDeadline(t *testing.T) {
+	be := startBackend(t, false, echo)
+	env := startProxy(t, Config{IdleTimeout: time.Minute}, nil, be.addr)
+	before := armedDirections.Load()
+	for range 20 {
+		c := dial(t, env.addr)
+		roundTrip(t, c, "ping")
+		_ = c.Close()
+		env.record(t)
+	}
+	if n := armedDirections.Load() - before; n != 0 {
+		t.Errorf("20 short flows armed %d read deadlines, want 0", n)
+	}
+
+	const idle = 400 * time.Millisecond
+	env2 := startProxy(t, Config{IdleTimeout: idle}, nil, be.addr)
+	before = armedDirections.Load()
+	c := dial(t, env2.addr)
+	roundTrip(t, c, "ping")
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !isReset(err) {
+		t.Errorf("idle flow: %v, want a reset", err)
+	}
+	if r := env2.record(t); r.CloseReason != ReasonIdleTimeout {
+		t.Errorf("record %+v", r)
+	}
+	if n := armedDirections.Load() - before; n != 2 {
+		t.Errorf("an idle flow armed %d read deadlines, want 2", n)
+	}
+}

@@ -327,6 +327,8 @@ func (f *flow) pipe(backend net.Conn) {
 	up.init(f, "target", client, backend, &f.p.counters.BytesIn)
 	down.init(f, "client", backend, client, &f.p.counters.BytesOut)
 	up.other, down.other = down, up
+	up.live.Store(true)
+	down.live.Store(true)
 	idle := f.cfg.IdleTimeout
 	start := time.Now()
 	f.downDone.Add(1)

@@ -109,6 +109,7 @@ type Proxy struct {
 
 	conns   atomic.Int64 // accepted and not yet finished
 	workers workers
+	tick    atomic.Int64 // the sweeper's period (time.Duration): min idle_timeout/8 seen
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -139,10 +140,49 @@ func NewProxy(cfg Config, counters *Counters, log *slog.Logger) (*Proxy, error) 
 	p.workers = workers{ch: make(chan func()), done: p.ctx.Done(), max: maxIdleWorkers}
 	s, err := p.compile(cfg, nil)
 	if err != nil {
+		p.cancel()
 		return nil, err
 	}
 	p.cfg.Store(s)
+	go p.sweep()
 	return p, nil
+}
+
+// sweep wakes, every tick, the flow directions still waiting on their
+// first read without a deadline (see direction.run), until the Proxy is
+// closed. The tick is the smallest idle_timeout/8 any config had, so flows
+// that keep an older config with a shorter idle timeout are checked in
+// time too.
+func (p *Proxy) sweep() {
+	tick := time.Duration(p.tick.Load())
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var wake []*direction
+	for {
+		select {
+		case <-t.C:
+		case <-p.ctx.Done():
+			return
+		}
+		if d := time.Duration(p.tick.Load()); d != tick {
+			tick = d
+			t.Reset(tick)
+		}
+		wake = wake[:0]
+		p.mu.Lock()
+		for f := range p.flows {
+			for _, d := range [2]*direction{&f.up, &f.down} {
+				if d.live.Load() && !d.armed.Load() {
+					wake = append(wake, d)
+				}
+			}
+		}
+		p.mu.Unlock()
+		for _, d := range wake {
+			d.wake()
+		}
+		clear(wake) // hold no flow until the next tick
+	}
 }
 
 func (p *Proxy) compile(cfg Config, old *snapshot) (*snapshot, error) {
@@ -160,6 +200,13 @@ func (p *Proxy) compile(cfg Config, old *snapshot) (*snapshot, error) {
 	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	interval := int64(max(cfg.IdleTimeout/8, time.Millisecond))
+	for {
+		cur := p.tick.Load()
+		if cur != 0 && cur <= interval || p.tick.CompareAndSwap(cur, interval) {
+			break
+		}
 	}
 	// No TCP keep-alive towards targets (NLB sends none either): the idle
 	// timeout ends dead flows, and it saves four setsockopt calls per flow.
