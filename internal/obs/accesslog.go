@@ -406,25 +406,26 @@ func escapeQuoted(b []byte, s string) []byte { return escapeALB(b, s, false) }
 func escapeBare(b []byte, s string) []byte { return escapeALB(b, s, true) }
 
 func escapeALB(b []byte, s string, space bool) []byte {
-	// Fast path: most fields need no escape and are copied at once.
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
-			if c != ' ' || space {
-				clean = false
-				break
-			}
-		}
+	// Fast path: most fields need no escape and are copied at once. The
+	// scan is one table load per byte.
+	tbl := &escQuoted
+	if space {
+		tbl = &escBare
 	}
-	if clean {
+	i := 0
+	for i < len(s) && !tbl[s[i]] {
+		i++
+	}
+	if i == len(s) {
 		return append(b, s...)
 	}
-	for i := 0; i < len(s); i++ {
+	b = append(b, s[:i]...)
+	for ; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '"' || c == '\\':
 			b = append(b, '\\', c)
-		case c < ' ' || c >= 0x7f || (space && c == ' '):
+		case tbl[c]:
 			b = append(b, '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
 		default:
 			b = append(b, c)
@@ -432,6 +433,16 @@ func escapeALB(b []byte, s string, space bool) []byte {
 	}
 	return b
 }
+
+// escQuoted and escBare mark the bytes escapeALB escapes: '"', '\',
+// control and non-ASCII bytes, and for bare fields the space too.
+var escQuoted, escBare = func() (q, bare [256]bool) {
+	for c := 0; c < 256; c++ {
+		q[c] = c < ' ' || c >= 0x7f || c == '"' || c == '\\'
+		bare[c] = q[c] || c == ' '
+	}
+	return q, bare
+}()
 
 // queue ends the formatted line b with a newline, hands it to the writer
 // and gives its pooled buffer bp back (unless a huge line grew it).

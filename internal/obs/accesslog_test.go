@@ -261,3 +261,34 @@ func TestAppendStampAcrossSeconds(t *testing.T) {
 		}
 	}
 }
+
+// TestEscapeALBEveryByte: every byte value, alone and between clean bytes,
+// in quoted and bare fields, is escaped as ALB does: '"' and '\' with a
+// backslash, control and non-ASCII bytes (and in bare fields the space) as
+// \xHH, the rest as is.
+func TestEscapeALBEveryByte(t *testing.T) {
+	ref := func(s string, space bool) string {
+		var b []byte
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < ' ' || c >= 0x7f || (space && c == ' '):
+				b = append(b, '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+		}
+		return string(b)
+	}
+	for c := 0; c < 256; c++ {
+		for _, s := range []string{string([]byte{byte(c)}), "ab" + string([]byte{byte(c)}) + "cd" + string([]byte{byte(c)})} {
+			for _, space := range []bool{false, true} {
+				if got, want := string(escapeALB(nil, s, space)), ref(s, space); got != want {
+					t.Fatalf("escapeALB(%q, space=%v) = %q, want %q", s, space, got, want)
+				}
+			}
+		}
+	}
+}
