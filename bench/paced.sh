@@ -17,7 +17,8 @@
 #   PACES="64:4 64:2 48:1" CONNS:DELAY_MS pairs; offered load ≈ CONNS*1000/(DELAY+latency)
 #                          req/s (≈16k, 32k, 48k); DELAY 0 = closed loop (saturation)
 #   ROUNDS=3 DURATION=5 WARMUP=1 WRK_THREADS=2
-#   PORT0=18190            ports PORT0, PORT0+1 origin; PORT0+2 NGINX; PORT0+3.. edges
+#   NBACK=2                origin ports (1 or 2; hits never reach them after priming)
+#   PORT0=18190            ports PORT0.. origin (NBACK), then NGINX, then one per edge
 #   PROXY_CPU=1 LOAD_CPU=0 the systems under test on PROXY_CPU (GOMAXPROCS=1 /
 #                          one NGINX worker); wrk and the origin on LOAD_CPU
 #   LOCK=/tmp/switchyard-bench.lock   held for each round (a few systems × paces × DURATION)
@@ -36,6 +37,7 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 WRK_THREADS=${WRK_THREADS:-2}
 PORT0=${PORT0:-18190}
+NBACK=${NBACK:-2}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 LOCK=${LOCK:-/tmp/switchyard-bench.lock}
@@ -81,18 +83,21 @@ if [ ${#EDGES[@]} -eq 0 ]; then
 fi
 
 # ---- origin
-b1=$PORT0 b2=$((PORT0+1))
-taskset -c "$LOAD_CPU" "$WORK/backend" -port "$b1" -n 2 >"$WORK/backend.log" 2>&1 &
+case "$NBACK" in 1|2) ;; *) echo "paced: NBACK must be 1 or 2" >&2; exit 2 ;; esac
+taskset -c "$LOAD_CPU" "$WORK/backend" -port "$PORT0" -n "$NBACK" >"$WORK/backend.log" 2>&1 &
 PIDS+=($!)
-wait_http "http://127.0.0.1:$b1/small"
+wait_http "http://127.0.0.1:$PORT0/small"
+servers="" backends=""
+for (( i=0; i<NBACK; i++ )); do
+  servers+="        server 127.0.0.1:$((PORT0+i));"$'\n'
+  backends="${backends:+$backends,}127.0.0.1:$((PORT0+i))"
+done
 
 # ---- NGINX proxy_cache (the shared harness's config, one worker)
 NAMES=(nginx) SPIDS=() SPORTS=()
-np=$((PORT0+2))
+np=$((PORT0+NBACK))
 mkdir -p "$WORK/nginx-tmp"
-awk -v ns="        server 127.0.0.1:$b1;
-        server 127.0.0.1:$b2;
-" -v port="$np" -v sc="$WORK" '
+awk -v ns="$servers" -v port="$np" -v sc="$WORK" '
   /^@NGINX_SERVERS@$/ { printf "%s", ns; next }
   { gsub(/@PORT@/, port); gsub(/@THREADS@/, "1"); gsub(/@SCRATCH@/, sc); print }' \
   "$SHARED/bench/conf/nginx-cache.conf" > "$WORK/nginx-cache.conf"
@@ -103,8 +108,8 @@ PIDS+=($!) SPIDS+=($!) SPORTS+=("$np")
 i=0
 for bin in "${EDGES[@]}"; do
   d="$WORK/edge$i"; mkdir -p "$d/bin"; ln -s "$(readlink -f "$bin")" "$d/bin/edge"
-  p=$((PORT0+3+i))
-  SWITCHYARD_BIN="$d/bin" GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$HERE/sut.sh" edge-hit "$p" "127.0.0.1:$b1,127.0.0.1:$b2" "$d" >"$d/edge.log" 2>&1 &
+  p=$((np+1+i))
+  SWITCHYARD_BIN="$d/bin" GOMAXPROCS=1 taskset -c "$PROXY_CPU" "$HERE/sut.sh" edge-hit "$p" "$backends" "$d" >"$d/edge.log" 2>&1 &
   PIDS+=($!) SPIDS+=($!) SPORTS+=("$p")
   NAMES+=("$(basename "$bin")")
   i=$((i+1))
