@@ -350,7 +350,7 @@ func (r *request) cachePhase() {
 		Query: r.query, Cookie: r.cookie, AcceptEncoding: ae, Header: r.v.hdr})
 	r.keyBuf = key
 	if e, st := r.e.store.GetAt(key, r.now()); st == cache.Fresh {
-		r.writeEntry(e, cache.ResultHit)
+		r.writeEntry(e, cache.ResultHit, r.now())
 		return
 	}
 	spec := r.spec(enc, true)
@@ -362,7 +362,9 @@ func (r *request) cachePhase() {
 	case err != nil:
 		r.originFailed(err)
 	default:
-		r.writeEntry(e, res)
+		// After an origin exchange (a revalidation, a stale object standing
+		// in for a failed origin) Age is as of now, not the request's start.
+		r.writeEntry(e, res, r.e.now())
 	}
 	if resp, _ := spec.take(); resp != nil {
 		resp.CloseBodyStream() //nolint:errcheck // not needed after all

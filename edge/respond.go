@@ -3,6 +3,7 @@ package edge
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -10,12 +11,13 @@ import (
 )
 
 // writeEntry sends a cached (or just fetched) entry to the viewer,
-// answering the viewer's conditionals (304) and Range (206/416) from it.
-func (r *request) writeEntry(e *cache.Entry, res cache.Result) {
+// answering the viewer's conditionals (304) and Range (206/416) from it;
+// now is the clock reading its Age is computed at.
+func (r *request) writeEntry(e *cache.Entry, res cache.Result, now time.Time) {
 	r.writeEntryStatus(e, 0)
 	r.result = res.String()
 	if res == cache.ResultHit || res == cache.ResultRefreshHit {
-		r.age, r.hasAge = e.AgeSeconds(r.now()), true
+		r.age, r.hasAge = e.AgeSeconds(now), true
 	}
 	if r.status >= 400 {
 		r.result = "Error"
