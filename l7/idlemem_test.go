@@ -39,6 +39,9 @@ func idleConnHeap(t *testing.T, n int) (heap, stack float64) {
 		}
 	}()
 	var m0, m1 runtime.MemStats
+	// Two collections empty the sync.Pools (their victim cache too), so
+	// the connections get fresh buffers whatever earlier tests left there.
+	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
 	for range n {
