@@ -29,11 +29,21 @@ const (
 )
 
 func main() {
+	if command().Serves(os.Args[1:]) {
+		if err := runtime.KeepSysmonAwake(); err != nil {
+			fmt.Fprintf(os.Stderr, "edge: %v (serving with Go's default sysmon)\n", err)
+		}
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run is main without the process: tests call it in-process.
 func run(args []string, stdout, stderr io.Writer) int {
+	return command().Run(args, stdout, stderr)
+}
+
+// command is edge's command-line shape.
+func command() runtime.Command {
 	return runtime.Command{
 		Name: "edge", Version: version, Usage: usage, Known: "validate, sign, geo or version",
 		Validate: validateEdge,
@@ -42,7 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"geo":  runGeo,
 		},
 		Serve: func(args []string, stdout, stderr io.Writer) int { return runServe(args, stdout, stderr, nil) },
-	}.Run(args, stdout, stderr)
+	}
 }
 
 func usage(w io.Writer) {

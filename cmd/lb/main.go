@@ -21,11 +21,21 @@ const (
 )
 
 func main() {
+	if command().Serves(os.Args[1:]) {
+		if err := runtime.KeepSysmonAwake(); err != nil {
+			fmt.Fprintf(os.Stderr, "lb: %v (serving with Go's default sysmon)\n", err)
+		}
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run is main without the process: tests call it in-process.
 func run(args []string, stdout, stderr io.Writer) int {
+	return command().Run(args, stdout, stderr)
+}
+
+// command is lb's command-line shape.
+func command() runtime.Command {
 	return runtime.Command{
 		Name: "lb", Version: buildVersion(), Usage: usage, Known: "validate or version",
 		Validate: func(path string) (string, error) {
@@ -36,7 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return summaryLB(path, cfg), nil
 		},
 		Serve: func(args []string, stdout, stderr io.Writer) int { return runServe(args, stdout, stderr, nil) },
-	}.Run(args, stdout, stderr)
+	}
 }
 
 // buildVersion is version, or the module version the binary was built

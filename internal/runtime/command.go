@@ -60,6 +60,23 @@ func (c Command) Run(args []string, stdout, stderr io.Writer) int {
 	return c.Serve(args, stdout, stderr)
 }
 
+// Serves reports whether Run would start the server for args: flags
+// only, or none. main uses it to prepare the process (KeepSysmonAwake)
+// for serving and not for a one-shot command.
+func (c Command) Serves(args []string) bool {
+	if len(args) == 0 {
+		return true
+	}
+	switch args[0] {
+	case "version", "-version", "--version", "validate", "help", "-h", "-help", "--help":
+		return false
+	}
+	if _, ok := c.Subcommands[args[0]]; ok {
+		return false
+	}
+	return strings.HasPrefix(args[0], "-")
+}
+
 // validate is `NAME validate -config FILE`: exit 0 and a one-line
 // summary, or exit 2 and every error as FILE:LINE:COL: path: message.
 func (c Command) validate(args []string, stdout, stderr io.Writer) int {
