@@ -86,7 +86,8 @@ func (a *AccessLog) log(r *request) {
 	st := a.stamp(now)
 	vals[0], vals[1] = st.date, st.time
 	vals[2] = []byte(r.l.name)
-	vals[3] = strconv.AppendInt(tmp[0][:0], int64(len(ctx.Response.Body())+ctx.Response.Header.Len()*24), 10)
+	bodyLen := responseBodyLen(&ctx.Response)
+	vals[3] = strconv.AppendInt(tmp[0][:0], int64(bodyLen+ctx.Response.Header.Len()*24), 10)
 	vals[4] = r.viewer.AppendTo(tmp[1][:0])
 	vals[5] = ctx.Method()
 	if r.dist != nil {
@@ -122,7 +123,7 @@ func (a *AccessLog) log(r *request) {
 		vals[28] = []byte(r.result)
 	}
 	vals[29] = ctx.Response.Header.ContentType()
-	vals[30] = strconv.AppendInt(tmp[6][:0], int64(len(ctx.Response.Body())), 10)
+	vals[30] = strconv.AppendInt(tmp[6][:0], int64(bodyLen), 10)
 	if a.json {
 		b = append(b, '{')
 		for i, v := range vals {
