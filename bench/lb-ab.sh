@@ -21,6 +21,7 @@
 # Output: one line per system and round, then medians per system and the
 # median of each round's req/CPU-s ratio to the first system.
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-8} WARMUP=${WARMUP:-2} CONNS=${CONNS:-64}
 PATH_=${PATH_:-small} PORT=${PORT:-18181} BPORT=${BPORT:-18196}
 SHARED=${SHARED:-/work/shared/bench}
@@ -71,31 +72,8 @@ start_sys() { # start_sys SYSTEM; sets SUT
     taskset -c 1 nginx -p "$SCRATCH" -e "$SCRATCH/nginx.stderr.log" -c "$SCRATCH/nginx.conf" >"$SCRATCH/nginx.log" 2>&1 &
     ;;
   *)
-    cat >"$SCRATCH/lb.yaml" <<YAML
-admin: {address: "127.0.0.1:0"}
-access_log: {path: "$SCRATCH/lb-access.log", format: alb}
-listeners:
-  - name: web
-    protocol: HTTP
-    address: 127.0.0.1:$PORT
-    rules:
-      - priority: 10
-        conditions: {host: ["api.example.com"], path: ["/api/*"]}
-        action: {fixed_response: {status: 404, content_type: text/plain, body: "no api here"}}
-      - priority: 20
-        conditions: {header: {X-Canary: ["yes"]}}
-        action: {fixed_response: {status: 503, content_type: text/plain, body: "canary off"}}
-      - priority: 30
-        conditions: {path: ["/small", "/large", "/headers"], method: [GET, HEAD]}
-        action: {forward: {target_group: origins}}
-    default_action: {forward: {target_group: origins}}
-target_groups:
-  - name: origins
-    protocol: HTTP
-    targets: ["$B1", "$B2"]
-    health_check: {path: /small, interval: 10s}
-YAML
-    GOMAXPROCS=1 taskset -c 1 "$sys" -config "$SCRATCH/lb.yaml" -log-level warn >"$SCRATCH/lb.log" 2>&1 &
+    cfg=$(SUT_CONFIG_ONLY=1 "$HERE/sut.sh" lb-http "$PORT" "$B1,$B2" "$SCRATCH")
+    GOMAXPROCS=1 taskset -c 1 "$sys" -config "$cfg" -log-level warn >"$SCRATCH/lb.log" 2>&1 &
     ;;
   esac
   SUT=$!

@@ -16,6 +16,7 @@
 # Wrap it in `flock /tmp/switchyard-bench.lock`: opening 10 000
 # connections is a burst of load.
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
 LB=${1:?usage: lb-idle-mem.sh LB_BINARY}
 N=${N:-10000} PORT=${PORT:-18182} BPORT=${BPORT:-18198} SETTLE=${SETTLE:-3}
 SHARED=${SHARED:-/work/shared/bench}
@@ -114,31 +115,8 @@ go build -o "$SCRATCH/client-bin" .)
 
 "$SCRATCH/backend" -port "$BPORT" -n 1 >"$SCRATCH/backend.log" 2>&1 &
 PIDS+=($!)
-cat >"$SCRATCH/lb.yaml" <<YAML
-admin: {address: "127.0.0.1:0"}
-access_log: {path: "$SCRATCH/lb-access.log", format: alb}
-listeners:
-  - name: web
-    protocol: HTTP
-    address: 127.0.0.1:$PORT
-    rules:
-      - priority: 10
-        conditions: {host: ["api.example.com"], path: ["/api/*"]}
-        action: {fixed_response: {status: 404, content_type: text/plain, body: "no api here"}}
-      - priority: 20
-        conditions: {header: {X-Canary: ["yes"]}}
-        action: {fixed_response: {status: 503, content_type: text/plain, body: "canary off"}}
-      - priority: 30
-        conditions: {path: ["/small", "/large", "/headers"], method: [GET, HEAD]}
-        action: {forward: {target_group: origins}}
-    default_action: {forward: {target_group: origins}}
-target_groups:
-  - name: origins
-    protocol: HTTP
-    targets: ["127.0.0.1:$BPORT"]
-    health_check: {path: /small, interval: 10s}
-YAML
-"$LB" -config "$SCRATCH/lb.yaml" -log-level warn >"$SCRATCH/lb.log" 2>&1 &
+cfg=$(SUT_CONFIG_ONLY=1 "$HERE/sut.sh" lb-http "$PORT" "127.0.0.1:$BPORT" "$SCRATCH")
+"$LB" -config "$cfg" -log-level warn >"$SCRATCH/lb.log" 2>&1 &
 LBPID=$!
 PIDS+=("$LBPID")
 for i in $(seq 100); do

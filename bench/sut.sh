@@ -4,9 +4,18 @@
 # KIND: lb-http | lb-tcp | edge-hit. BACKENDS: comma list of host:port.
 # The config switches on what a user would run with: rules evaluated before
 # the default action, X-Forwarded-*, trace ids, an access log and metrics.
+# With SUT_CONFIG_ONLY=1 it only writes the config and prints its path (the
+# other bench scripts use it so every lb-http measurement runs one config).
 set -euo pipefail
 kind=$1 port=$2 backends=$3 scratch=$4
-BIN=${SWITCHYARD_BIN:?SWITCHYARD_BIN names the folder holding lb and edge}
+if [ -n "${SUT_CONFIG_ONLY:-}" ]; then BIN=; else
+  BIN=${SWITCHYARD_BIN:?SWITCHYARD_BIN names the folder holding lb and edge}
+fi
+# start BINARY: run it on the config just written, or print the config's path.
+start() {
+  if [ -n "${SUT_CONFIG_ONLY:-}" ]; then echo "$cfg"; exit 0; fi
+  exec "$BIN/$1" -config "$cfg" -log-level warn
+}
 targets=$(printf '%s' "$backends" | awk -F, '{for (i=1;i<=NF;i++) printf "%s\"%s\"", (i>1?", ":""), $i}')
 cfg="$scratch/$kind.yaml"
 case "$kind" in
@@ -35,7 +44,7 @@ target_groups:
     targets: [$targets]
     health_check: {path: /small, interval: 10s}
 YAML
-  exec "$BIN/lb" -config "$cfg" -log-level warn ;;
+  start lb ;;
 lb-tcp)
   cat > "$cfg" <<YAML
 admin: {address: "127.0.0.1:0"}
@@ -52,7 +61,7 @@ target_groups:
     algorithm: flow_hash
     health_check: {protocol: TCP, interval: 30s}
 YAML
-  exec "$BIN/lb" -config "$cfg" -log-level warn ;;
+  start lb ;;
 edge-hit)
   origin=${backends%%,*}
   cat > "$cfg" <<YAML
@@ -69,6 +78,6 @@ distributions:
       target_origin: origin
       cache_key: {query_strings: none, headers: none, cookies: none}
 YAML
-  exec "$BIN/edge" -config "$cfg" -log-level warn ;;
+  start edge ;;
 *) echo "sut.sh: unknown kind $kind" >&2; exit 2 ;;
 esac
