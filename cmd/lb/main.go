@@ -21,12 +21,7 @@ const (
 )
 
 func main() {
-	if command().Serves(os.Args[1:]) {
-		if err := runtime.KeepSysmonAwake(); err != nil {
-			fmt.Fprintf(os.Stderr, "lb: %v (serving with Go's default sysmon)\n", err)
-		}
-	}
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(command().Main(os.Args[1:]))
 }
 
 // run is main without the process: tests call it in-process.

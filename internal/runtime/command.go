@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	goruntime "runtime"
 	"strings"
 )
@@ -58,6 +59,19 @@ func (c Command) Run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return c.Serve(args, stdout, stderr)
+}
+
+// Main is the whole of a binary's main: when args serve, the process is
+// first re-executed with the sysmon setting (KeepSysmonAwake; a failure is
+// reported and the server runs with Go's default), then Run. Tests call
+// Run, never Main.
+func (c Command) Main(args []string) int {
+	if c.Serves(args) {
+		if err := KeepSysmonAwake(); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v (serving with Go's default sysmon)\n", c.Name, err)
+		}
+	}
+	return c.Run(args, os.Stdout, os.Stderr)
 }
 
 // Serves reports whether Run would start the server for args: flags
