@@ -2,8 +2,10 @@
 // target-state registry (health, draining, in-flight counts per target
 // group and address), listening sockets kept across reloads by address
 // (Socket), the drain coordinator for process shutdown, and the process
-// shape both binaries share: the signal loop (SignalLoop) and the
-// command-line plumbing (Command, ServeFlags, exit codes). A
+// shape both binaries share: the signal loop (SignalLoop), the
+// command-line plumbing (Command, ServeFlags, exit codes) and the Go
+// runtime setting a serving process starts with (KeepSysmonAwake, called
+// by Command.Main). A
 // reload compiles a new snapshot of listeners and rules, but the targets it
 // names are looked up here by group and address, so a target that stays
 // keeps its health and its in-flight requests, and a target that leaves
