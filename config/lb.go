@@ -8,6 +8,12 @@ type LB struct {
 	AccessLog       AccessLog     `yaml:"access_log" json:"access_log"`
 	Listeners       []Listener    `yaml:"listeners" json:"listeners"`
 	TargetGroups    []TargetGroup `yaml:"target_groups" json:"target_groups"`
+	// CookieSecret authenticates the stickiness cookies (AWSALB,
+	// AWSALBAPP-0, AWSALBTG and their CORS twins). Empty: a random secret
+	// per process, so cookies stick only to the process that set them;
+	// several lb processes behind one name (or one restarted) need the same
+	// secret for clients to stay on their targets.
+	CookieSecret Secret `yaml:"cookie_secret" json:"cookie_secret,omitempty"`
 }
 
 // Listener accepts connections on one address and routes them by its rules.

@@ -38,8 +38,15 @@ func resolveLB(c *LB, dir string) {
 	}
 }
 
+// minCookieSecret is the shortest cookie_secret accepted: 16 characters of
+// a random base64 string carry 96 bits, beyond guessing.
+const minCookieSecret = 16
+
 func validateLB(c *LB, d *decoder) {
 	d.topLevel(c.Admin, c.ShutdownTimeout, c.AccessLog, "alb")
+	if n := len(c.CookieSecret.Reveal()); n > 0 && n < minCookieSecret {
+		d.errf("cookie_secret", "%d characters: want at least %d (e.g. openssl rand -base64 32)", n, minCookieSecret)
+	}
 
 	groups := map[string]*TargetGroup{}
 	seenGroup := seenSet{}

@@ -207,6 +207,8 @@ func TestLBTopLevel(t *testing.T) {
 		{"admin bad", "admin: {address: nope}\n" + lbYAML("", "", ""), `admin.address: invalid address "nope"`},
 		{"admin off", "admin: {address: \"\"}\n" + lbYAML("", "", ""), ""},
 		{"shutdown", "shutdown_timeout: 2h\n" + lbYAML("", "", ""), "shutdown_timeout: 2h out of range 1s..1h"},
+		{"cookie secret short", "cookie_secret: hunter2\n" + lbYAML("", "", ""), "cookie_secret: 7 characters: want at least 16"},
+		{"cookie secret", "cookie_secret: 0123456789abcdef\n" + lbYAML("", "", ""), ""},
 		{"log format", "access_log: {path: stdout, format: cloudfront}\n" + lbYAML("", "", ""), `access_log.format: invalid value "cloudfront": want one of alb, json`},
 		{"name missing", "listeners:\n  - {address: \"127.0.0.1:0\", default_action: {fixed_response: {status: 200}}}\n", "listeners[0].name: listener name required"},
 		{"name dup", "listeners:\n  - {name: a, address: \"127.0.0.1:0\", default_action: {fixed_response: {status: 200}}}\n  - {name: a, address: \"127.0.0.1:0\", default_action: {fixed_response: {status: 200}}}\n", `listeners[1].name: duplicate listener name "a" (first at listeners[0])`},

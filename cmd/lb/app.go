@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -124,6 +125,10 @@ type app struct {
 	adminLn   net.Listener
 	adminDone chan struct{}
 	adminCfg  string // the admin address asked for
+
+	// cookieSecret is the cookie_secret last installed in l7 ("" when the
+	// process uses its own random one).
+	cookieSecret string
 }
 
 func newApp(log *slog.Logger, stdout, stderr io.Writer, source string, load func() (*config.LB, error)) *app {
@@ -550,6 +555,28 @@ func (a *app) openAccessLog(c config.AccessLog) (*obs.AccessLog, error) {
 // applyLocked compiles cfg and, when that worked, makes it the running
 // snapshot: targets synced, health checks updated, routers swapped,
 // listeners opened and closed. A request keeps the router it started with.
+// applyCookieSecret installs the config's stickiness-cookie secret when it
+// changed. Removing it from the file installs a fresh random secret, which
+// is what the process would have used without it: cookies sealed with the
+// removed secret are then ignored and rewritten, as after a restart.
+func (a *app) applyCookieSecret(secret string) error {
+	if secret == a.cookieSecret {
+		return nil
+	}
+	key := []byte(secret)
+	if secret == "" {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return fmt.Errorf("cookie secret: %w", err)
+		}
+	}
+	if err := l7.SetCookieKey(key); err != nil {
+		return fmt.Errorf("cookie_secret: %w", err)
+	}
+	a.cookieSecret = secret
+	return nil
+}
+
 func (a *app) applyLocked(cfg *config.LB) error {
 	p, err := a.compileLocked(cfg)
 	if err != nil {
@@ -557,6 +584,9 @@ func (a *app) applyLocked(cfg *config.LB) error {
 	}
 	old := a.cur.Load()
 	s := p.snap
+	if err := a.applyCookieSecret(cfg.CookieSecret.Reveal()); err != nil {
+		return err
+	}
 
 	// Targets first, so the new routers see them registered.
 	keep := make(map[string]bool)
