@@ -13,30 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/testenv"
 )
-
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // closedAddr is a loopback address nothing listens on: a CA that is down.
 func closedAddr(t *testing.T) string {
@@ -152,7 +135,7 @@ func TestACMECADown(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	clk := &fakeClock{t: t0}
 	dir := t.TempDir()
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	opts := ACMEOptions{Listener: "web", Directory: "https://" + closedAddr(t) + "/dir",
 		Domains: []string{"app.lb.test"}, CacheDir: dir, Now: clk.Now,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
