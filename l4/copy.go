@@ -130,8 +130,13 @@ type direction struct {
 	splicing       bool
 	// ppFirst: src is a go-proxyproto Conn that may hold buffered payload.
 	ppFirst bool
-	other   *direction
-	count   *atomic.Uint64 // Counters.BytesIn or BytesOut
+	// pending: bytes the event loop read from src but could not write to
+	// dst before it handed the flow over; run writes them first. A pooled
+	// buffer (copyBufs), returned once written.
+	pending    []byte
+	pendingBuf *[]byte
+	other      *direction
+	count      *atomic.Uint64 // Counters.BytesIn or BytesOut
 
 	n     int64 // bytes moved; read by the flow after both ends finish
 	idle  atomic.Bool
@@ -347,6 +352,20 @@ func isTimeout(err error) bool {
 func (d *direction) run(idle time.Duration, start time.Time) {
 	interval := max(idle/8, time.Millisecond)
 	idleSince, now := start, start
+	if d.pending != nil {
+		// Left over by the event loop. The write waits without a deadline,
+		// as every write of a direction does.
+		n, err := d.dst.Write(d.pending)
+		copyBufs.Put(d.pendingBuf)
+		d.pending, d.pendingBuf = nil, nil
+		d.n += int64(n)
+		d.count.Add(uint64(n))
+		if err != nil {
+			d.done.Store(true)
+			d.f.kill(ReasonError, err)
+			return
+		}
+	}
 	for {
 		if d.armed.Load() {
 			_ = d.src.SetReadDeadline(now.Add(interval))

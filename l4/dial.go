@@ -26,12 +26,14 @@ import (
 // (raw reads, splice, half-close, linger). Safe for concurrent use as an
 // os.File is.
 type fdConn struct {
-	f  *os.File
+	f  *os.File // nil until wrap
 	rc syscall.RawConn
+	fd int            // the descriptor, owned by f once wrapped
 	ap netip.AddrPort // the target
 
 	// The connect's state, kept here rather than in closures so that a
 	// dial allocates less.
+	sa       syscall.Sockaddr // &sa4 or &sa6
 	sa4      syscall.SockaddrInet4
 	sa6      syscall.SockaddrInet6
 	cerr     error
@@ -46,6 +48,19 @@ var errDialAborted = errors.New("l4: connect aborted: flow closed")
 // a reset) closes it and ends the wait. name is the os.File's name, used
 // in error texts.
 func dialFD(ap netip.AddrPort, name string, timeout time.Duration, f *flow) (*fdConn, error) {
+	c, err := startConnect(ap)
+	if err != nil {
+		return nil, err
+	}
+	return c.wait(name, timeout, f)
+}
+
+// startConnect opens a non-blocking socket and starts its connect to ap,
+// then asks once whether the connect is over (c.finished, c.cerr): on
+// loopback it always is. The socket is a bare descriptor (c.fd) until
+// wait wraps it; the event loop (evloop.go) takes connected ones as they
+// are.
+func startConnect(ap netip.AddrPort) (*fdConn, error) {
 	family := syscall.AF_INET6
 	if ap.Addr().Is4() {
 		family = syscall.AF_INET
@@ -61,51 +76,78 @@ func dialFD(ap netip.AddrPort, name string, timeout time.Duration, f *flow) (*fd
 		_ = syscall.Close(fd)
 		return nil, os.NewSyscallError("setsockopt", err)
 	}
-	c := &fdConn{ap: ap}
-	var sa syscall.Sockaddr
+	c := &fdConn{ap: ap, fd: fd}
 	if a := ap.Addr(); a.Is4() {
 		c.sa4 = syscall.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
-		sa = &c.sa4
+		c.sa = &c.sa4
 	} else {
 		c.sa6 = syscall.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
-		sa = &c.sa6
+		c.sa = &c.sa6
 	}
-	switch err := syscall.Connect(fd, sa); err {
+	switch err := syscall.Connect(fd, c.sa); err {
 	case nil, syscall.EINPROGRESS, syscall.EINTR:
 		// EINTR: the connect goes on asynchronously, as EINPROGRESS.
 	default:
 		_ = syscall.Close(fd)
 		return nil, os.NewSyscallError("connect", err)
 	}
-	c.f = os.NewFile(uintptr(fd), name)
-	if c.rc, err = c.f.SyscallConn(); err != nil {
+	c.finished = c.done(uintptr(fd))
+	return c, nil
+}
+
+// done is the connect check: a second connect reports the state without
+// waiting: 0 once connected (then EISCONN), EALREADY while the handshake
+// runs, else the error that ended it.
+func (c *fdConn) done(fd uintptr) bool {
+	switch err := syscall.Connect(int(fd), c.sa); err {
+	case nil, syscall.EISCONN:
+		c.cerr = nil
+		return true
+	case syscall.EALREADY, syscall.EINPROGRESS, syscall.EINTR:
+		return false
+	default:
+		c.cerr = os.NewSyscallError("connect", err)
+		return true
+	}
+}
+
+// closeFD closes a socket wait has not wrapped (a failed connect, or a
+// flow that died before its socket was handed on).
+func (c *fdConn) closeFD() { _ = syscall.Close(c.fd) }
+
+// wrap makes c's descriptor an *os.File, so that reads, writes and
+// deadlines wait in Go's netpoller.
+func (c *fdConn) wrap(name string) error {
+	c.f = os.NewFile(uintptr(c.fd), name)
+	rc, err := c.f.SyscallConn()
+	if err != nil {
 		_ = c.f.Close()
+		return err
+	}
+	c.rc = rc
+	return nil
+}
+
+// wait finishes a connect startConnect began: it wraps the socket and,
+// unless the connect is over already, waits for it in the netpoller up to
+// timeout. When f is not nil the socket becomes f's backend first (see
+// dialFD). On error the socket is closed.
+func (c *fdConn) wait(name string, timeout time.Duration, f *flow) (*fdConn, error) {
+	if c.finished && c.cerr != nil {
+		c.closeFD()
+		return nil, c.cerr
+	}
+	if err := c.wrap(name); err != nil {
 		return nil, err
 	}
 	if f != nil && !f.setDialing(c) {
 		_ = c.f.Close()
 		return nil, errDialAborted
 	}
-	// A second connect reports the state without waiting: 0 once connected
-	// (then EISCONN), EALREADY while the handshake runs, else the error
-	// that ended it. On loopback the handshake is over before the first
-	// connect returns, so the common case never parks or arms a timer.
-	done := func(fd uintptr) bool {
-		switch err := syscall.Connect(int(fd), sa); err {
-		case nil, syscall.EISCONN:
-			c.cerr = nil
-			return true
-		case syscall.EALREADY, syscall.EINPROGRESS, syscall.EINTR:
-			return false
-		default:
-			c.cerr = os.NewSyscallError("connect", err)
-			return true
-		}
-	}
-	err = c.rc.Control(func(fd uintptr) { c.finished = done(fd) })
-	if err == nil && !c.finished {
+	var err error
+	if !c.finished {
 		_ = c.f.SetWriteDeadline(time.Now().Add(timeout))
-		err = c.rc.Write(done)
+		err = c.rc.Write(c.done)
 		_ = c.f.SetWriteDeadline(time.Time{})
 	}
 	if err == nil {

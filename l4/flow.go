@@ -104,6 +104,8 @@ type flow struct {
 	// down's goroutine has finished.
 	up, down direction
 	downDone sync.WaitGroup
+
+	loopFlow // while an event loop owns the sockets (evloop.go)
 }
 
 // kill ends the flow at once: both sockets are reset (SO_LINGER 0, so the
@@ -117,6 +119,12 @@ func (f *flow) kill(reason string, err error) {
 	f.dead.Store(true)
 	f.rec.CloseReason = reason
 	f.rec.Err = err
+	if l := f.ev; l != nil {
+		// The loop owns the sockets: it resets them.
+		f.mu.Unlock()
+		l.kill(f)
+		return
+	}
 	b, c := f.backend, f.client
 	f.mu.Unlock()
 	reset(c)
@@ -150,34 +158,46 @@ func (f *flow) finished(d *direction) {
 	}
 }
 
-func (p *Proxy) serveConn(c net.Conn) {
-	cfg := p.cfg.Load()
+// newFlow starts the flow of an accepted connection: its record, its
+// place in the Proxy's flow set and the counters. f.end closes its books.
+func (p *Proxy) newFlow(c net.Conn, cfg *snapshot) *flow {
 	f := &flow{p: p, cfg: cfg, client: c}
 	f.rec.Start = time.Now()
 	f.rec.Listener = cfg.Listener
 	f.rec.TargetGroup = cfg.groupName
+	f.up.toward, f.down.toward = "target", "client"
 	p.track(f)
-	ctr := p.counters
-	ctr.NewFlows.Add(1)
-	ctr.ActiveFlows.Add(1)
-	defer func() {
-		ctr.ActiveFlows.Add(-1)
-		p.untrack(f)
-		// Every path here has closed both sockets. Marking the flow dead
-		// under its lock stops a late kill (Close, termination) from
-		// writing the record while it is read below.
-		f.mu.Lock()
-		f.dead.Store(true)
-		if f.rec.CloseReason == "" {
-			f.rec.CloseReason = ReasonError
-		}
-		f.mu.Unlock()
-		f.rec.Duration = time.Since(f.rec.Start)
-		if cfg.OnFlow != nil {
-			cfg.OnFlow(&f.rec)
-		}
-		p.conns.Add(-1)
-	}()
+	p.counters.NewFlows.Add(1)
+	p.counters.ActiveFlows.Add(1)
+	return f
+}
+
+// end closes the flow's books once both of its sockets are closed: the
+// counters, the flow set, the record and OnFlow.
+func (f *flow) end() {
+	p := f.p
+	p.counters.ActiveFlows.Add(-1)
+	p.untrack(f)
+	// Marking the flow dead under its lock stops a late kill (Close,
+	// termination) from writing the record while it is read below.
+	f.mu.Lock()
+	f.dead.Store(true)
+	if f.rec.CloseReason == "" {
+		f.rec.CloseReason = ReasonError
+	}
+	f.mu.Unlock()
+	f.rec.Received, f.rec.Sent = f.up.n, f.down.n
+	f.rec.Duration = time.Since(f.rec.Start)
+	if f.cfg.OnFlow != nil {
+		f.cfg.OnFlow(&f.rec)
+	}
+	p.conns.Add(-1)
+}
+
+func (p *Proxy) serveConn(c net.Conn) {
+	cfg := p.cfg.Load()
+	f := p.newFlow(c, cfg)
+	defer f.end()
 
 	if cfg.TLS != nil {
 		tc := tls.Server(c, cfg.TLS)
@@ -205,15 +225,22 @@ func (p *Proxy) serveConn(c net.Conn) {
 		return
 	}
 
-	bal := cfg.balancer
 	key := cfg.Algorithm.Key(f.rec.Client, f.rec.Destination)
-	t := bal.Pick(key)
+	t := cfg.balancer.Pick(key)
 	if t == nil {
 		f.kill(ReasonNoTarget, nil)
 		return
 	}
-	start := time.Now()
-	backend, t, err := f.connect(t, key)
+	f.route(t, key, time.Now(), nil, nil)
+}
+
+// route connects the flow to t (or, when that fails, to one other target)
+// and copies until the flow ends. When the fast path (serveFast) has
+// started the connect to t already, first is that socket or firstErr its
+// error, and t is acquired. start is when connecting began.
+func (f *flow) route(t *runtime.Target, key uint64, start time.Time, first *fdConn, firstErr error) {
+	cfg, p := f.cfg, f.p
+	backend, t, err := f.connect(t, key, first, firstErr)
 	f.rec.ConnectTime = time.Since(start)
 	if err != nil {
 		f.kill(ReasonConnectError, err)
@@ -274,12 +301,27 @@ func (f *flow) targetHandshake(backend net.Conn) (net.Conn, error) {
 // connect dials t, and once more a different routable target when that
 // fails. Each failed target gets a passive failure report. It returns the
 // connected target with one Acquire held.
-func (f *flow) connect(t *runtime.Target, key uint64) (net.Conn, *runtime.Target, error) {
+//
+// first (or firstErr) is a connect to t that the fast path started, with
+// t acquired already: it is waited for instead of dialling t again.
+func (f *flow) connect(t *runtime.Target, key uint64, first *fdConn, firstErr error) (net.Conn, *runtime.Target, error) {
 	cfg := f.cfg
-	var firstErr error
+	var connErr error
 	for attempt := 0; attempt < 2 && t != nil; attempt++ {
-		t.Acquire()
-		c, err := f.dialTarget(t.Addr)
+		var c net.Conn
+		var err error
+		switch {
+		case attempt == 0 && firstErr != nil:
+			err = firstErr
+		case attempt == 0 && first != nil:
+			var fc *fdConn
+			if fc, err = first.wait(t.Addr, cfg.ConnectTimeout, f); err == nil {
+				c = fc
+			}
+		default:
+			t.Acquire()
+			c, err = f.dialTarget(t.Addr)
+		}
 		if err == nil {
 			return c, t, nil
 		}
@@ -289,15 +331,15 @@ func (f *flow) connect(t *runtime.Target, key uint64) (net.Conn, *runtime.Target
 		t.Release()
 		f.p.counters.TargetConnectErrors.Add(1)
 		t.ReportFailure()
-		if firstErr == nil {
-			firstErr = fmt.Errorf("l4: connect %s: %w", t.Addr, err)
+		if connErr == nil {
+			connErr = fmt.Errorf("l4: connect %s: %w", t.Addr, err)
 		}
 		if f.dead.Load() {
 			break
 		}
 		t = cfg.balancer.Alternate(key, t)
 	}
-	return nil, nil, firstErr
+	return nil, nil, connErr
 }
 
 func (f *flow) sendHeader(backend net.Conn) error {
@@ -318,7 +360,8 @@ func (f *flow) sendHeader(backend net.Conn) error {
 }
 
 // pipe copies both ways: client→target on this goroutine, target→client on
-// one more.
+// one more. A direction that ended already (in the event loop, before the
+// flow was handed over) is not run again.
 func (f *flow) pipe(backend net.Conn) {
 	f.mu.Lock()
 	client := f.client
@@ -331,14 +374,17 @@ func (f *flow) pipe(backend net.Conn) {
 	down.live.Store(true)
 	idle := f.cfg.IdleTimeout
 	start := time.Now()
-	f.downDone.Add(1)
-	f.p.workers.run(func() {
-		down.run(idle, start)
-		f.downDone.Done()
-	})
-	up.run(idle, start)
+	if !down.done.Load() {
+		f.downDone.Add(1)
+		f.p.workers.run(func() {
+			down.run(idle, start)
+			f.downDone.Done()
+		})
+	}
+	if !up.done.Load() {
+		up.run(idle, start)
+	}
 	f.downDone.Wait()
-	f.rec.Received, f.rec.Sent = up.n, down.n
 	if !f.dead.Load() {
 		f.mu.Lock()
 		f.dead.Store(true)

@@ -111,6 +111,9 @@ type Proxy struct {
 	workers workers
 	tick    atomic.Int64 // the sweeper's period (time.Duration): min idle_timeout/8 seen
 
+	loops   atomic.Pointer[[]*evloop] // made on first use (startLoops)
+	loopErr error                     // why they could not be made (p.mu)
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	flows     map[*flow]struct{}
@@ -325,7 +328,9 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		}
 		delay = 0
 		p.conns.Add(1)
-		p.workers.run(func() { p.serveConn(c) })
+		if !p.serveFast(c) {
+			p.workers.run(func() { p.serveConn(c) })
+		}
 	}
 }
 
@@ -435,6 +440,7 @@ func (p *Proxy) Close() error {
 
 func (p *Proxy) finish() {
 	p.cancel()
+	p.wakeLoops()
 	s := p.cfg.Load()
 	s.balancer.Close()
 	if s.unwatch != nil {

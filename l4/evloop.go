@@ -1,0 +1,678 @@
+package l4
+
+import (
+	"crypto/tls"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// The event loop carries the common flow — a plain TCP client, a target
+// given as an IP address, short messages — without a goroutine of its own,
+// as HAProxy does: one goroutine per CPU (evloop.run) waits on an epoll
+// instance of its own holding both sockets of each of its flows, and moves
+// bytes with one non-blocking read and one write per message. Short
+// connections spent most of lb's user time on what a goroutine per
+// direction costs (hand-offs, netpoller parks, an os.File and its finalizer
+// per target socket) and a third of their system calls on the netpoller's
+// registrations and reads that only said EAGAIN. Here:
+//
+//   - the target socket never enters Go's netpoller: it is registered once
+//     with the loop's epoll and closing it removes it (no epoll_ctl DEL, no
+//     fcntl);
+//   - epoll is edge-triggered with EPOLLRDHUP, so a read shorter than the
+//     buffer means the socket is drained (the next byte brings a new event)
+//     and a short read after the peer's FIN is the end of the stream: no
+//     read returns EAGAIN or 0 just to learn that;
+//   - the accept goroutine connects the target itself (non-blocking; on
+//     loopback the connect is over when connect(2) returns) and hands the
+//     flow to the loop, so a flow never waits for a goroutine to be
+//     scheduled.
+//
+// Anything else leaves the loop for the goroutine copy (flow.pipe), which
+// does everything the loop does and more: a write that would block (the
+// receiver is slower; the pending bytes go along), a read that fills the
+// buffer (a bulk transfer: splice takes over), a connect that does not
+// complete at once (it is waited for, with its timeout and the retry on
+// another target), TLS on either side, PROXY-protocol clients and targets
+// given by host name. The loop itself keeps the idle timeout (a sweep every
+// idle_timeout/8 resets flows that moved no byte for idle_timeout), the
+// half-close (a FIN is passed on with shutdown(2) and the other way goes
+// on), kills from other goroutines (Close, connection_termination,
+// TerminateUnhealthy: queued and woken through an eventfd), and the record
+// and counters at the end.
+//
+// The loop's epoll descriptor is itself waited on in Go's netpoller (an
+// epoll descriptor is readable while events are pending), so an idle loop
+// is a parked goroutine, and the sweep is that wait's read deadline.
+
+const (
+	// epollET is EPOLLET (syscall spells it as a negative int).
+	epollET = 1 << 31
+	// evMask is what the loop waits for on each socket. EPOLLOUT is not
+	// asked for: a write that would block hands the flow over instead.
+	evMask = syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET
+	// maxEvents is how many events one epoll_wait takes.
+	maxEvents = 128
+	// eventfd2 flags (EFD_NONBLOCK, EFD_CLOEXEC).
+	efdNonblock = syscall.O_NONBLOCK
+	efdCloexec  = syscall.O_CLOEXEC
+)
+
+// loopFlows counts flows added to an event loop, loopHandOffs those that
+// left one for the goroutine path (tests check which path flows take).
+var loopFlows, loopHandOffs atomic.Uint64
+
+// evloop is one event loop goroutine and its epoll instance. Its fields
+// below mu are guarded by mu; the loop holds mu while it handles a batch
+// of events, the accept goroutine while it adds a flow.
+type evloop struct {
+	p      *Proxy
+	epfd   int
+	wfd    int      // eventfd that wakes the loop (kills, shutdown)
+	file   *os.File // epfd, waited on in Go's netpoller
+	rc     syscall.RawConn
+	pollFn func(fd uintptr) bool // l.poll, bound once
+	events [maxEvents]syscall.EpollEvent
+	n      int   // events of the last epoll_wait
+	perr   error // epoll_wait's error, if it failed
+	buf    []byte
+
+	mu     sync.Mutex
+	fds    []*flow // by descriptor: each flow under its client's and its target's
+	count  int     // flows in fds
+	closed bool    // the loop has ended; add refuses
+	now    time.Time
+
+	qmu     sync.Mutex // guards killq and wclosed
+	killq   []*flow
+	spare   []*flow
+	wclosed bool
+}
+
+// loopFlow is a flow's state while an event loop owns its sockets (the
+// loop's goroutine only, except ev: under flow.mu).
+type loopFlow struct {
+	ev       *evloop // the loop that owns the sockets; nil once they left it
+	cfd, tfd int     // client and target descriptors
+	tsock    *fdConn // the target socket, unwrapped while in the loop
+	// cr, tr: an event came and no read has drained the socket since.
+	// chup, thup: the peer's FIN has arrived (EPOLLRDHUP).
+	cr, tr, chup, thup bool
+	active             time.Time // when a byte last moved (a batch's clock)
+}
+
+// startLoops makes the Proxy's event loops on first use: one per CPU Go
+// runs on, each a goroutine with its own epoll instance. It returns nil
+// when they cannot be made (descriptor limit): flows then take the
+// goroutine path.
+func (p *Proxy) startLoops() []*evloop {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ls := p.loops.Load(); ls != nil {
+		return *ls
+	}
+	if p.closing || p.loopErr != nil {
+		return nil
+	}
+	n := runtime.GOMAXPROCS(0)
+	ls := make([]*evloop, 0, n)
+	for range n {
+		l, err := newEvloop(p)
+		if err != nil {
+			p.loopErr = err
+			p.log.Warn("l4: event loop; flows use goroutines", "listener", p.cfg.Load().Listener, "err", err)
+			for _, l := range ls {
+				l.wake()
+			}
+			return nil
+		}
+		ls = append(ls, l)
+	}
+	p.loops.Store(&ls)
+	return ls
+}
+
+// wakeLoops makes every loop look at the Proxy's state (shutdown).
+func (p *Proxy) wakeLoops() {
+	if ls := p.loops.Load(); ls != nil {
+		for _, l := range *ls {
+			l.wake()
+		}
+	}
+}
+
+func newEvloop(p *Proxy) (*evloop, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("l4: epoll_create1: %w", err)
+	}
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		_ = syscall.Close(epfd)
+		return nil, fmt.Errorf("l4: epoll fd non-blocking: %w", err)
+	}
+	wfd, _, errno := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, efdNonblock|efdCloexec, 0)
+	if errno != 0 {
+		_ = syscall.Close(epfd)
+		return nil, fmt.Errorf("l4: eventfd: %w", errno)
+	}
+	l := &evloop{p: p, epfd: epfd, wfd: int(wfd), buf: make([]byte, copyBufSize)}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | epollET, Fd: int32(l.wfd)}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.wfd, &ev); err != nil {
+		_ = syscall.Close(epfd)
+		_ = syscall.Close(l.wfd)
+		return nil, fmt.Errorf("l4: epoll_ctl eventfd: %w", err)
+	}
+	l.file = os.NewFile(uintptr(epfd), "l4-evloop")
+	if l.rc, err = l.file.SyscallConn(); err != nil {
+		_ = l.file.Close()
+		_ = syscall.Close(l.wfd)
+		return nil, fmt.Errorf("l4: event loop: %w", err)
+	}
+	l.pollFn = l.poll
+	go l.run()
+	return l, nil
+}
+
+// plainTCP returns the *net.TCPConn under c when only wrappers that add
+// nothing to the byte stream (NetConn(): the listener registry's counted
+// conn) lie between; nil for TLS, PROXY-protocol and other conns.
+func plainTCP(c net.Conn) *net.TCPConn {
+	for range 8 {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			return v
+		case *tls.Conn, *proxyproto.Conn:
+			return nil
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// serveFast runs an accepted connection's first steps on the accept
+// goroutine and gives the flow to an event loop: the pick, a non-blocking
+// connect and the PROXY header. It returns false, having done nothing,
+// when the flow is not one for the loop (TLS, a PROXY-protocol client, no
+// loop); serveConn then takes it. Every step here returns at once; a
+// connect still in progress, a host-name target or a failure goes on in a
+// worker with the goroutine path.
+func (p *Proxy) serveFast(c net.Conn) bool {
+	cfg := p.cfg.Load()
+	if cfg.TLS != nil || cfg.TargetTLS != nil {
+		return false
+	}
+	tc := plainTCP(c)
+	if tc == nil {
+		return false
+	}
+	ls := p.loops.Load()
+	var loops []*evloop
+	if ls != nil {
+		loops = *ls
+	} else if loops = p.startLoops(); loops == nil {
+		return false
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	cfd := -1
+	_ = rc.Control(func(fd uintptr) { cfd = int(fd) })
+	if cfd < 0 {
+		return false
+	}
+	l := loops[cfd%len(loops)]
+
+	f := p.newFlow(c, cfg)
+	f.rec.Client, _ = addrPort(c.RemoteAddr())
+	f.rec.Destination, _ = addrPort(c.LocalAddr())
+	key := cfg.Algorithm.Key(f.rec.Client, f.rec.Destination)
+	t := cfg.balancer.Pick(key)
+	if t == nil {
+		f.kill(ReasonNoTarget, nil)
+		f.end()
+		return true
+	}
+	ap, ok := rawTarget(t.Addr)
+	if !ok || f.dead.Load() {
+		p.workers.run(func() {
+			defer f.end()
+			f.route(t, key, f.rec.Start, nil, nil)
+		})
+		return true
+	}
+	t.Acquire()
+	sock, err := startConnect(ap)
+	if err != nil || !sock.finished || sock.cerr != nil {
+		// Refused, failed or still connecting: the goroutine path waits,
+		// retries on another target and reports the failure.
+		p.workers.run(func() {
+			defer f.end()
+			f.route(t, key, f.rec.Start, sock, err)
+		})
+		return true
+	}
+	f.rec.ConnectTime = time.Since(f.rec.Start)
+	f.rec.Target = t.Addr
+	f.mu.Lock()
+	f.target = t
+	f.mu.Unlock()
+	if cfg.ConnectionTermination {
+		p.watchDrain(t)
+	}
+	f.cfd, f.tfd, f.tsock = cfd, sock.fd, sock
+	f.up.count, f.down.count = &p.counters.BytesIn, &p.counters.BytesOut
+	f.active = f.rec.Start
+	if cfg.ProxyProtocolV2 {
+		hdr, err := f.header()
+		var w int
+		if err == nil {
+			w, err = writeFD(sock.fd, hdr)
+		}
+		switch {
+		case err != nil && err != syscall.EAGAIN:
+			f.kill(ReasonError, fmt.Errorf("l4: proxy header %s: %w", f.rec.Target, err))
+			linger0(sock.fd)
+			sock.closeFD()
+			t.Release()
+			f.end()
+			return true
+		case w < len(hdr):
+			// A fresh socket takes ~100 bytes at once; should it not, the
+			// rest goes first on the goroutine path.
+			p.handOff(f, &f.up, hdr[max(w, 0):], false)
+			return true
+		}
+	}
+	if !l.add(f) {
+		p.handOff(f, nil, nil, false)
+	}
+	return true
+}
+
+// header builds the flow's PROXY v2 header in f.hdr.
+func (f *flow) header() ([]byte, error) {
+	var id [16]byte
+	copy(id[:8], uniquePrefix[:])
+	binary.BigEndian.PutUint64(id[8:], uniqueSeq.Add(1))
+	o := HeaderOptions{UniqueID: id[:], Authority: f.rec.SNI, EndpointID: f.cfg.EndpointID}
+	return AppendHeaderV2(f.hdr[:0], f.rec.Client, f.rec.Destination, &o)
+}
+
+// add registers f's two sockets with the loop. false: the loop has ended
+// (shutdown) or refused them; the caller keeps the flow.
+func (l *evloop) add(f *flow) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	if need := max(f.cfd, f.tfd) + 1; need > len(l.fds) {
+		l.fds = append(l.fds, make([]*flow, need-len(l.fds)+64)...)
+	}
+	f.mu.Lock()
+	if f.dead.Load() {
+		// Killed (Close) before the loop had it: the caller's hand-off
+		// resets what is left.
+		f.mu.Unlock()
+		return false
+	}
+	f.ev = l
+	f.mu.Unlock()
+	l.fds[f.cfd], l.fds[f.tfd] = f, f
+	ev := syscall.EpollEvent{Events: evMask, Fd: int32(f.cfd)}
+	err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, f.cfd, &ev)
+	if err == nil {
+		ev.Fd = int32(f.tfd)
+		if err = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, f.tfd, &ev); err != nil {
+			_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, f.cfd, nil)
+		}
+	}
+	if err != nil {
+		l.fds[f.cfd], l.fds[f.tfd] = nil, nil
+		f.mu.Lock()
+		f.ev = nil
+		f.mu.Unlock()
+		return false
+	}
+	l.count++
+	loopFlows.Add(1)
+	return true
+}
+
+// kill queues f (already marked dead by flow.kill) for a reset by the
+// loop, which owns its sockets.
+func (l *evloop) kill(f *flow) {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	if l.wclosed {
+		return
+	}
+	l.killq = append(l.killq, f)
+	l.signal()
+}
+
+// wake makes the loop run a round (it then sees a shutdown).
+func (l *evloop) wake() {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	if !l.wclosed {
+		l.signal()
+	}
+}
+
+// signal writes the eventfd; qmu is held, so wfd is open.
+func (l *evloop) signal() {
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	_, _ = syscall.Write(l.wfd, one[:])
+}
+
+// poll is the RawConn read callback: one epoll_wait that does not block.
+// false (nothing pending) parks the goroutine until the epoll descriptor
+// is readable.
+func (l *evloop) poll(fd uintptr) bool {
+	for {
+		n, err := syscall.EpollWait(int(fd), l.events[:], 0)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			l.perr = os.NewSyscallError("epoll_wait", err)
+			return true
+		}
+		l.n = n
+		return n > 0
+	}
+}
+
+// run is the loop's goroutine: wait, handle a batch of events, queued
+// kills, and every tick the idle sweep; until the Proxy is closed and the
+// loop has no flow left.
+func (l *evloop) run() {
+	tick := time.Duration(l.p.tick.Load())
+	_ = l.file.SetReadDeadline(time.Now().Add(tick))
+	for {
+		err := l.rc.Read(l.pollFn)
+		if err == nil {
+			err, l.perr = l.perr, nil
+		}
+		l.mu.Lock()
+		l.now = time.Now()
+		switch {
+		case err == nil:
+			for i := range l.n {
+				l.event(l.events[i])
+			}
+			l.n = 0
+		case isTimeout(err):
+			l.sweep()
+			tick = time.Duration(l.p.tick.Load())
+			_ = l.file.SetReadDeadline(l.now.Add(tick))
+		default:
+			// The epoll descriptor failed: nothing can be waited for any
+			// more. Reset this loop's flows and end it; new flows use
+			// goroutines (add refuses).
+			l.p.log.Error("l4: event loop", "listener", l.p.cfg.Load().Listener, "err", err)
+			l.closed = true
+			for fd, f := range l.fds {
+				if f != nil && fd == f.cfd {
+					l.abort(f, ReasonError, err)
+				}
+			}
+		}
+		l.drainKills()
+		end := l.closed || l.count == 0 && l.p.ctx.Err() != nil
+		l.closed = l.closed || end
+		l.mu.Unlock()
+		if end {
+			l.qmu.Lock()
+			l.wclosed = true
+			_ = syscall.Close(l.wfd)
+			l.qmu.Unlock()
+			_ = l.file.Close()
+			return
+		}
+	}
+}
+
+// event notes what one event says about a socket and moves what can move.
+func (l *evloop) event(ev syscall.EpollEvent) {
+	fd := int(ev.Fd)
+	if fd == l.wfd {
+		var b [8]byte
+		_, _ = syscall.Read(l.wfd, b[:])
+		return
+	}
+	if fd < 0 || fd >= len(l.fds) {
+		return
+	}
+	f := l.fds[fd]
+	if f == nil {
+		return // a socket that left the loop earlier in this batch
+	}
+	readable := ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
+	fin := ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP) != 0
+	if fd == f.cfd {
+		f.cr, f.chup = f.cr || readable, f.chup || fin
+	} else {
+		f.tr, f.thup = f.tr || readable, f.thup || fin
+	}
+	if f.dead.Load() {
+		l.release(f, true) // killed; the queued kill finds it gone
+		return
+	}
+	if f.cr && !f.up.done.Load() && !l.move(f, &f.up, f.cfd, f.tfd, &f.cr, f.chup) {
+		return
+	}
+	if f.tr && !f.down.done.Load() {
+		l.move(f, &f.down, f.tfd, f.cfd, &f.tr, f.thup)
+	}
+}
+
+// move copies from src to dst until src is drained: it returns false when
+// the flow left the loop (ended, or handed over to the goroutine path).
+func (l *evloop) move(f *flow, d *direction, src, dst int, readable *bool, fin bool) bool {
+	for {
+		n, err := syscall.Read(src, l.buf)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			*readable = false
+			return true
+		case err != nil:
+			l.abort(f, ReasonError, os.NewSyscallError("read", err))
+			return false
+		case n == 0:
+			return l.eof(f, d, dst)
+		}
+		f.active = l.now
+		w, err := writeFD(dst, l.buf[:n])
+		if w > 0 {
+			d.n += int64(w)
+			d.count.Add(uint64(w))
+		}
+		if err != nil && err != syscall.EAGAIN {
+			l.abort(f, ReasonError, os.NewSyscallError("write", err))
+			return false
+		}
+		if w < n {
+			// The receiver is slower: the goroutine path waits for it.
+			l.handOff(f, d, l.buf[max(w, 0):n], false)
+			return false
+		}
+		if n == len(l.buf) {
+			// A bulk transfer: splice on the goroutine path.
+			l.handOff(f, d, nil, true)
+			return false
+		}
+		// A short read took everything there was; the next bytes bring a
+		// new event (edge-triggered). After the peer's FIN that was the
+		// last of the stream.
+		*readable = false
+		if fin {
+			return l.eof(f, d, dst)
+		}
+		return true
+	}
+}
+
+// writeFD writes b to a non-blocking socket once (EINTR retried).
+func writeFD(fd int, b []byte) (int, error) {
+	for {
+		n, err := syscall.Write(fd, b)
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
+}
+
+// eof ends direction d cleanly: its FIN is passed on (shutdown of dst's
+// write side), or when the other way has ended too, the flow closes.
+func (l *evloop) eof(f *flow, d *direction, dst int) bool {
+	d.closed = true
+	f.finished(d)
+	d.done.Store(true)
+	other := &f.down
+	if d == &f.down {
+		other = &f.up
+	}
+	if other.done.Load() {
+		f.mu.Lock()
+		reset := f.dead.Load() // killed meanwhile: the kill's reset wins
+		f.dead.Store(true)
+		f.mu.Unlock()
+		l.release(f, reset)
+		return false
+	}
+	_ = syscall.Shutdown(dst, syscall.SHUT_WR)
+	return true
+}
+
+// abort ends f with reason (unless it was killed already) and resets both
+// sockets.
+func (l *evloop) abort(f *flow, reason string, err error) {
+	f.mu.Lock()
+	if !f.dead.Load() {
+		f.dead.Store(true)
+		f.rec.CloseReason = reason
+		f.rec.Err = err
+	}
+	f.mu.Unlock()
+	l.release(f, true)
+}
+
+// release takes f out of the loop, closes both sockets (reset: RST, as
+// kill sends) and ends the flow.
+func (l *evloop) release(f *flow, reset bool) {
+	l.fds[f.cfd], l.fds[f.tfd] = nil, nil
+	l.count--
+	if reset {
+		linger0(f.cfd)
+		linger0(f.tfd)
+	}
+	f.mu.Lock()
+	f.ev = nil
+	f.mu.Unlock()
+	f.tsock.closeFD() // closing removes it from the epoll set
+	_ = f.client.Close()
+	f.target.Release()
+	f.end()
+}
+
+// linger0 makes a close send RST.
+func linger0(fd int) {
+	l := syscall.Linger{Onoff: 1}
+	_ = syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &l)
+}
+
+// handOff moves f from the loop to the goroutine path.
+func (l *evloop) handOff(f *flow, d *direction, pending []byte, bulk bool) {
+	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, f.cfd, nil)
+	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, f.tfd, nil)
+	l.fds[f.cfd], l.fds[f.tfd] = nil, nil
+	l.count--
+	l.p.handOff(f, d, pending, bulk)
+}
+
+// handOff runs f, connected but not (or no longer) in a loop, on the
+// goroutine path: its target socket enters Go's netpoller, d (when set)
+// writes pending first, and bulk starts d in splice mode.
+func (p *Proxy) handOff(f *flow, d *direction, pending []byte, bulk bool) {
+	loopHandOffs.Add(1)
+	tc := f.tsock
+	t := f.target
+	err := tc.wrap(f.rec.Target)
+	f.mu.Lock()
+	f.ev = nil
+	dead := f.dead.Load()
+	if err == nil && !dead {
+		f.backend = tc
+	}
+	f.mu.Unlock()
+	if err != nil || dead {
+		if err != nil {
+			f.kill(ReasonError, fmt.Errorf("l4: target socket %s: %w", f.rec.Target, err))
+			linger0(tc.fd)
+			tc.closeFD()
+		} else {
+			reset(tc)
+		}
+		reset(f.client)
+		t.Release()
+		f.end()
+		return
+	}
+	if pending != nil {
+		bp := copyBufs.Get().(*[]byte)
+		d.pending, d.pendingBuf = (*bp)[:copy(*bp, pending)], bp
+	}
+	if bulk {
+		d.splicing = true
+		spliceSwitches.Add(1)
+	}
+	p.workers.run(func() {
+		f.pipe(tc)
+		t.Release()
+		f.end()
+	})
+}
+
+// drainKills resets the flows other goroutines killed.
+func (l *evloop) drainKills() {
+	l.qmu.Lock()
+	q := l.killq
+	l.killq, l.spare = l.spare[:0], q
+	l.qmu.Unlock()
+	for i, f := range q {
+		if f.cfd < len(l.fds) && l.fds[f.cfd] == f {
+			l.release(f, true)
+		}
+		q[i] = nil
+	}
+}
+
+// sweep resets the flows that moved no byte for their idle timeout. It
+// runs every tick (the smallest idle_timeout/8), so the reset comes
+// between 1× and 1.125× the timeout after the last byte, as on the
+// goroutine path.
+func (l *evloop) sweep() {
+	for fd, f := range l.fds {
+		if f != nil && fd == f.cfd && l.now.Sub(f.active) >= f.cfg.IdleTimeout {
+			l.abort(f, ReasonIdleTimeout, nil)
+		}
+	}
+}
