@@ -90,6 +90,8 @@ type lbSetup struct {
 	listen string
 	// wrap, when set, wraps the listener (TLS, as cmd/lb does).
 	wrap func(net.Listener) net.Listener
+	// tune, when set, adjusts the server before it serves.
+	tune func(*Server)
 }
 
 func startLBWithListener(t *testing.T, lc config.Listener, groups []config.TargetGroup, wrap func(net.Listener) net.Listener) *harness {
@@ -149,6 +151,9 @@ func startLB(t *testing.T, s lbSetup) *harness {
 	addr := ln.Addr().String()
 	if s.wrap != nil {
 		ln = s.wrap(ln)
+	}
+	if s.tune != nil {
+		s.tune(srv)
 	}
 	done := make(chan struct{})
 	go func() {

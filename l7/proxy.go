@@ -106,7 +106,7 @@ func (x *exchange) serve() {
 	// The record keeps its own copies: a WebSocket tunnel outlives ctx.
 	r := &x.rec
 	r.Client = v.Client
-	r.ConnID = ctx.ConnID()
+	r.ConnID = connID(ctx)
 	r.Method = append(r.Method, v.Method...)
 	r.Host = append(r.Host, v.Host...)
 	if len(v.HostPort) > 0 {

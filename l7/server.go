@@ -75,6 +75,9 @@ type Server struct {
 	obs      Observer
 	counters Counters
 	draining atomic.Bool
+	// park holds idle keep-alive plain-HTTP connections without a
+	// goroutine (nil for HTTPS, with MaxConnsPerIP, and off Linux).
+	park *parker
 
 	// hijacked tracks WebSocket tunnels, which fasthttp's Shutdown does
 	// not see; Shutdown closes them at its deadline.
@@ -166,6 +169,18 @@ func NewServer(r *Router, o ServerOptions) (*Server, error) {
 		KeepHijackedConns:     true,
 		Logger:                slogPrintf{s.log},
 	}
+	// fasthttp counts per-IP connections in a wrapper it closes, which
+	// parking would bypass: with that limit, connections are not parked.
+	if !s.https && o.MaxConnsPerIP <= 0 {
+		s.park = newParker(s)
+	}
+	if s.park != nil {
+		s.fs.ConnState = func(c net.Conn, st fasthttp.ConnState) {
+			if st == fasthttp.StateIdle {
+				connIdle(c)
+			}
+		}
+	}
 	return s, nil
 }
 
@@ -186,7 +201,7 @@ func (s *Server) Counters() *Counters { return &s.counters }
 // Serve accepts connections on ln until Shutdown. ln is the caller's: wrap
 // it for PROXY protocol or TLS before handing it in.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.fs.Serve(deadlineListener{ln})
+	err := s.fs.Serve(deadlineListener{Listener: ln, p: s.park})
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("l7: serve %s: %w", s.name, err)
 	}
@@ -197,11 +212,15 @@ func (s *Server) Serve(ln net.Listener) error {
 // closing the listener yet (readiness can go 503 first).
 func (s *Server) StartDrain() { s.draining.Store(true) }
 
-// Shutdown drains: it stops accepting, closes idle keep-alive connections,
+// Shutdown drains: it stops accepting, closes idle keep-alive connections
+// (parked ones first),
 // answers with Connection: close, waits for in-flight requests and
 // WebSocket tunnels, and at ctx's deadline closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	if s.park != nil {
+		s.park.close()
+	}
 	err := s.fs.ShutdownWithContext(ctx)
 	done := make(chan struct{})
 	go func() { s.hwg.Wait(); close(done) }()
@@ -312,6 +331,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	x.serve()
+}
+
+// connID identifies the client connection: a plain connection keeps the
+// fasthttp ID of its first request across parking (fasthttp numbers a
+// connection served again as a new one).
+func connID(ctx *fasthttp.RequestCtx) uint64 {
+	if dc, ok := ctx.Conn().(*deadlineConn); ok {
+		if dc.connID == 0 {
+			dc.connID = ctx.ConnID()
+		}
+		return dc.connID
+	}
+	return ctx.ConnID()
 }
 
 // connStart is when the client connection was accepted. A plain
