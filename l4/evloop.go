@@ -85,6 +85,9 @@ type evloop struct {
 	n      int   // events of the last epoll_wait
 	perr   error // epoll_wait's error, if it failed
 	buf    []byte
+	// fins are the flows with a FIN to pass on (loopFlow.fin), deferred
+	// by one round: finsPrev's go out at the end of the next round.
+	fins, finsPrev []*flow
 
 	mu     sync.Mutex
 	fds    []*flow // by descriptor: each flow under its client's and its target's
@@ -108,7 +111,14 @@ type loopFlow struct {
 	// chup, thup: the peer's FIN has arrived (EPOLLRDHUP).
 	cr, tr, chup, thup bool
 	active             time.Time // when a byte last moved (a batch's clock)
+	fin                uint8     // finToTarget, finToClient: FINs deferred (see eof)
 }
+
+// loopFlow.fin bits.
+const (
+	finToTarget = 1 << iota
+	finToClient
+)
 
 // startLoops makes the Proxy's event loops on first use: one per CPU Go
 // runs on, each a goroutine with its own epoll instance. It returns nil
@@ -394,7 +404,8 @@ func (l *evloop) poll(fd uintptr) bool {
 			return true
 		}
 		l.n = n
-		return n > 0
+		// Deferred FINs go out before the loop parks.
+		return n > 0 || len(l.fins) > 0 || len(l.finsPrev) > 0
 	}
 }
 
@@ -434,6 +445,7 @@ func (l *evloop) run() {
 			}
 		}
 		l.drainKills()
+		l.flushFINs()
 		end := l.closed || l.count == 0 && l.p.ctx.Err() != nil
 		l.closed = l.closed || end
 		l.mu.Unlock()
@@ -558,8 +570,44 @@ func (l *evloop) eof(f *flow, d *direction, dst int) bool {
 		l.release(f, reset)
 		return false
 	}
-	_ = syscall.Shutdown(dst, syscall.SHUT_WR)
+	// The FIN goes on at the end of the next round, not now: a short
+	// connection's other end has usually closed by then (the client read
+	// the answer and closed), and the flow closes both sockets without a
+	// shutdown(2) — and without a TIME_WAIT socket on the proxy's side,
+	// which the side that sends its FIN first keeps. (HAProxy's order.)
+	if f.fin == 0 {
+		l.fins = append(l.fins, f)
+	}
+	if d == &f.up {
+		f.fin |= finToTarget
+	} else {
+		f.fin |= finToClient
+	}
 	return true
+}
+
+// flushFINs passes on the FINs deferred in the round before this one
+// (shutdown of the write side), for flows still in the loop, and defers
+// this round's to the next.
+func (l *evloop) flushFINs() {
+	for i, f := range l.finsPrev {
+		if f.fin != 0 && f.cfd < len(l.fds) && l.fds[f.cfd] == f {
+			f.shutdownFINs()
+		}
+		l.finsPrev[i] = nil
+	}
+	l.finsPrev, l.fins = l.fins, l.finsPrev[:0]
+}
+
+// shutdownFINs sends the FINs f.fin holds back.
+func (f *flow) shutdownFINs() {
+	if f.fin&finToTarget != 0 {
+		_ = syscall.Shutdown(f.tfd, syscall.SHUT_WR)
+	}
+	if f.fin&finToClient != 0 {
+		_ = syscall.Shutdown(f.cfd, syscall.SHUT_WR)
+	}
+	f.fin = 0
 }
 
 // abort ends f with reason (unless it was killed already) and resets both
@@ -580,6 +628,7 @@ func (l *evloop) abort(f *flow, reason string, err error) {
 func (l *evloop) release(f *flow, reset bool) {
 	l.fds[f.cfd], l.fds[f.tfd] = nil, nil
 	l.count--
+	f.fin = 0 // the close sends the FIN
 	if reset {
 		linger0(f.cfd)
 		linger0(f.tfd)
@@ -605,6 +654,7 @@ func (l *evloop) handOff(f *flow, d *direction, pending []byte, bulk bool) {
 	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, f.tfd, nil)
 	l.fds[f.cfd], l.fds[f.tfd] = nil, nil
 	l.count--
+	f.shutdownFINs() // the goroutine path does not run a finished direction
 	l.p.handOff(f, d, pending, bulk)
 }
 
