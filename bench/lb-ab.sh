@@ -107,6 +107,12 @@ for r in $(seq "$ROUNDS"); do
       (.duration_us/1e6) as $d | ($ticks/$hz) as $cpu |
       "\($sys) \($r) \(.requests/$d|floor) \(if $cpu>0 then (.requests/$cpu|floor) else 0 end) \(.lat_p50_us/1000) \(.lat_p99_us/1000) \((100*$cpu/$d)|floor) \(.err_connect+.err_read+.err_write+.err_timeout+.err_status) \($rss/1024|floor)"' <<<"$w")
     echo "$line" | tee -a "$RES"
+    # lb makes a second epoll set (l7's parker) only when an idle
+    # keep-alive connection parks: a keep-alive benchmark should never.
+    if [ "$sys" != haproxy ] && [ "$sys" != nginx ]; then
+      ep=$(ls -l "/proc/$SUT/fd" 2>/dev/null | grep -c eventpoll || true)
+      [ "${ep:-0}" -le 1 ] || echo "# $(basename "$sys") round $r: idle client connections parked during the run ($ep epoll sets)"
+    fi
     kill "$SUT" 2>/dev/null || true
     wait "$SUT" 2>/dev/null || true
     sleep 0.3

@@ -95,8 +95,11 @@ type deadlineConn struct {
 	// request: a connection served again after parking keeps it (the
 	// access log's conn_trace_id).
 	connID uint64
-	// token identifies the connection in the parker while parked.
+	// token identifies the connection in the parker while parked; inSet
+	// is set once its socket is in the parker's epoll set. Both under
+	// the parker's mu.
 	token int32
+	inSet bool
 }
 
 // Connection states (deadlineConn.state).
@@ -116,16 +119,21 @@ var errParked = errors.New("l7: idle connection parked")
 
 // parkAfter is how long an idle keep-alive connection keeps its goroutine
 // while few connections are idle-waiting: longer than any gap of a busy
-// keep-alive client, so a connection under load never parks.
-// parkAfterBusy applies once parkBusyWaiters connections are
-// idle-waiting at once: with many idle connections the goroutines they
-// hold are what costs memory (a peak the runtime keeps), so they park
-// soon. Variables so tests can shorten them; a parker copies them when
-// it is made.
+// keep-alive client, so a connection under load never parks (a parked
+// connection's next request costs a wake-up: 256 connections at 5000
+// req/s in all, each parking between requests, took 1.37x the CPU per
+// request). parkAfterBusy applies once parkBusyWaiters connections are
+// idle-waiting at once: with many idle connections the goroutines (and
+// the read buffers) they hold are what costs memory, a peak the runtime
+// keeps, so they park soon. Measured with bench/lb-idle-mem.sh (10 000
+// connections opened 64 at a time): 1 s always, 154.7 MiB; 20 ms past
+// 128 waiters, 38.1 MiB; past 512, 43.4 MiB; past 1024, 51.8 MiB;
+// 100 ms past 128, 52.9 MiB. Variables so tests can shorten them; a
+// parker copies them when it is made.
 var (
 	parkAfter       = time.Second
 	parkAfterBusy   = 20 * time.Millisecond
-	parkBusyWaiters = int32(128)
+	parkBusyWaiters = int32(512)
 )
 
 // connIdle is called from fasthttp's ConnState hook when a response is

@@ -31,9 +31,7 @@ func idleConnHeap(t *testing.T, n int) (heap, stack float64, parked bool) {
 	target := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBody(body) }}
 	go target.Serve(ln)
 	defer target.Shutdown()
-	a, b := parkAfter, parkAfterBusy
-	parkAfter, parkAfterBusy = 50*time.Millisecond, 50*time.Millisecond
-	defer func() { parkAfter, parkAfterBusy = a, b }()
+	shortPark(t, 50*time.Millisecond)
 	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
 		groups: []config.TargetGroup{group("web", ln.Addr().String())}, server: ServerOptions{Observer: nopObserver{}},
 		tune: func(s *Server) { s.fs.MaxIdleWorkerDuration = 50 * time.Millisecond }})
@@ -104,4 +102,13 @@ func TestIdleKeepAliveConnectionHoldsNoBuffer(t *testing.T) {
 	if heap > 3<<10 || stack > 512 {
 		t.Fatalf("a parked connection holds %.0f B of heap and %.0f B of stack, want < %d and < 512 (no buffer, no goroutine)", heap, stack, 3<<10)
 	}
+}
+
+// shortPark makes the servers started after it park an idle connection
+// after d, however few are idle.
+func shortPark(t *testing.T, d time.Duration) {
+	t.Helper()
+	a, b, w := parkAfter, parkAfterBusy, parkBusyWaiters
+	parkAfter, parkAfterBusy = d, d
+	t.Cleanup(func() { parkAfter, parkAfterBusy, parkBusyWaiters = a, b, w })
 }

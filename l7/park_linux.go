@@ -95,10 +95,17 @@ func (p *parker) park(c *deadlineConn) {
 	c.token = tok
 	p.conns[tok] = c
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd), Pad: tok}
-	err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
+	// A connection parked before stays in the set, disarmed by its
+	// one-shot event: re-arming it is one call, not two.
+	op := syscall.EPOLL_CTL_ADD
+	if c.inSet {
+		op = syscall.EPOLL_CTL_MOD
+	}
+	err := syscall.EpollCtl(p.epfd, op, fd, &ev)
 	if err != nil {
 		delete(p.conns, tok)
 	}
+	c.inSet = err == nil
 	p.mu.Unlock()
 	if err != nil {
 		p.s.log.Debug("l7: park", "listener", p.s.name, "err", err)
@@ -178,7 +185,8 @@ func (p *parker) take(events []syscall.EpollEvent, out []*deadlineConn) []*deadl
 			continue
 		}
 		delete(p.conns, events[i].Pad)
-		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(events[i].Fd), nil)
+		// The one-shot event disarmed it; it stays in the set (closing
+		// the socket takes it out) so that parking it again is one MOD.
 		if p.closed {
 			closing = append(closing, c)
 			continue

@@ -22,15 +22,6 @@ import (
 	iruntime "github.com/switchyard/switchyard/internal/runtime"
 )
 
-// shortPark makes the servers started after it park an idle connection
-// after d, however few are idle.
-func shortPark(t *testing.T, d time.Duration) {
-	t.Helper()
-	a, b, w := parkAfter, parkAfterBusy, parkBusyWaiters
-	parkAfter, parkAfterBusy = d, d
-	t.Cleanup(func() { parkAfter, parkAfterBusy, parkBusyWaiters = a, b, w })
-}
-
 // startParkLB is an lb in front of one target whose idle connections park
 // after 50 ms; fasthttp's idle workers end after 50 ms too.
 func startParkLB(t *testing.T, idle time.Duration, wrap func(net.Listener) net.Listener) *harness {
