@@ -25,6 +25,11 @@
 // HTTP/2 front end can feed the same Router.Match. Matching and
 // TargetGroup.Pick allocate nothing.
 //
+// Idle keep-alive plain-HTTP client connections are parked (Linux): after
+// a short wait with their fasthttp goroutine they wait in an epoll set of
+// the Server with no goroutine or buffer, and go back to fasthttp
+// (Server.ServeConn) when they turn readable; see parker and deadlineConn.
+//
 // Target stickiness is a seam in TargetGroup (affinity): lb_cookie (AWSALB)
 // and app_cookie (AWSALBAPP-0) plug in there; slow start reweights picks
 // after the balancer. Group stickiness (AWSALBTG) belongs to the forward
