@@ -48,33 +48,33 @@ var errDialAborted = errors.New("l4: connect aborted: flow closed")
 // a reset) closes it and ends the wait. name is the os.File's name, used
 // in error texts.
 func dialFD(ap netip.AddrPort, name string, timeout time.Duration, f *flow) (*fdConn, error) {
-	c, err := startConnect(ap)
+	c, err := startConnect(ap, true)
 	if err != nil {
 		return nil, err
 	}
 	return c.wait(name, timeout, f)
 }
 
-// startConnect opens a non-blocking socket and starts its connect to ap,
-// then asks once whether the connect is over (c.finished, c.cerr): on
-// loopback it always is. The socket is a bare descriptor (c.fd) until
-// wait wraps it; the event loop (evloop.go) takes connected ones as they
-// are.
-func startConnect(ap netip.AddrPort) (*fdConn, error) {
+// startConnect opens a non-blocking socket and starts its connect to ap;
+// with check it then asks once whether the connect is over (c.finished,
+// c.cerr): on loopback it always is. The socket is a bare descriptor
+// (c.fd) until wait wraps it. The event loop (evloop.go) asks no question:
+// epoll tells it.
+func startConnect(ap netip.AddrPort, check bool) (*fdConn, error) {
 	family := syscall.AF_INET6
 	if ap.Addr().Is4() {
 		family = syscall.AF_INET
 	}
-	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
-	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+	fd, e := rawSocket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
+	if e != 0 {
+		return nil, os.NewSyscallError("socket", e)
 	}
 	// Nagle would hold a small write back until the previous one is
 	// acknowledged; a proxy forwards each read as it comes (net.Dial's
 	// default and HAProxy's too).
-	if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1); err != nil {
-		_ = syscall.Close(fd)
-		return nil, os.NewSyscallError("setsockopt", err)
+	if e := rawSetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1); e != 0 {
+		_ = rawClose(fd)
+		return nil, os.NewSyscallError("setsockopt", e)
 	}
 	c := &fdConn{ap: ap, fd: fd}
 	if a := ap.Addr(); a.Is4() {
@@ -84,14 +84,18 @@ func startConnect(ap netip.AddrPort) (*fdConn, error) {
 		c.sa6 = syscall.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
 		c.sa = &c.sa6
 	}
-	switch err := syscall.Connect(fd, c.sa); err {
-	case nil, syscall.EINPROGRESS, syscall.EINTR:
+	var rsa rawSockaddr
+	rsa.set(ap)
+	switch e := rawConnect(fd, &rsa); e {
+	case 0, syscall.EINPROGRESS, syscall.EINTR:
 		// EINTR: the connect goes on asynchronously, as EINPROGRESS.
 	default:
-		_ = syscall.Close(fd)
-		return nil, os.NewSyscallError("connect", err)
+		_ = rawClose(fd)
+		return nil, os.NewSyscallError("connect", e)
 	}
-	c.finished = c.done(uintptr(fd))
+	if check {
+		c.finished = c.done(uintptr(fd))
+	}
 	return c, nil
 }
 
@@ -113,7 +117,7 @@ func (c *fdConn) done(fd uintptr) bool {
 
 // closeFD closes a socket wait has not wrapped (a failed connect, or a
 // flow that died before its socket was handed on).
-func (c *fdConn) closeFD() { _ = syscall.Close(c.fd) }
+func (c *fdConn) closeFD() { _ = rawClose(c.fd) }
 
 // wrap makes c's descriptor an *os.File, so that reads, writes and
 // deadlines wait in Go's netpoller.

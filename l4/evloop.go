@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/switchyard/switchyard/internal/runtime"
 )
 
 // The event loop carries the common flow — a plain TCP client, a target
@@ -85,6 +87,11 @@ type evloop struct {
 	n      int   // events of the last epoll_wait
 	perr   error // epoll_wait's error, if it failed
 	buf    []byte
+	// dialing holds the flows added while connecting (checkDialing).
+	dialing []*flow
+	// deadline is the wait's read deadline: the next sweep or an earlier
+	// connect timeout.
+	deadline, nextSweep time.Time
 	// fins are the flows with a FIN to pass on (loopFlow.fin), deferred
 	// by one round: finsPrev's go out at the end of the next round.
 	fins, finsPrev []*flow
@@ -111,7 +118,13 @@ type loopFlow struct {
 	// chup, thup: the peer's FIN has arrived (EPOLLRDHUP).
 	cr, tr, chup, thup bool
 	active             time.Time // when a byte last moved (a batch's clock)
-	fin                uint8     // finToTarget, finToClient: FINs deferred (see eof)
+	// connecting: the target's connect is in progress; epoll reports its
+	// end (EPOLLOUT, or EPOLLERR/EPOLLHUP). lt is the target, acquired
+	// (released when the flow leaves the loop); key the flow's hash.
+	connecting bool
+	lt         *runtime.Target
+	key        uint64
+	fin        uint8 // finToTarget, finToClient: FINs deferred (see eof)
 }
 
 // loopFlow.fin bits.
@@ -133,7 +146,7 @@ func (p *Proxy) startLoops() []*evloop {
 	if p.closing || p.loopErr != nil {
 		return nil
 	}
-	n := runtime.GOMAXPROCS(0)
+	n := goruntime.GOMAXPROCS(0)
 	ls := make([]*evloop, 0, n)
 	for range n {
 		l, err := newEvloop(p)
@@ -264,50 +277,29 @@ func (p *Proxy) serveFast(c net.Conn) bool {
 		return true
 	}
 	t.Acquire()
-	sock, err := startConnect(ap)
-	if err != nil || !sock.finished || sock.cerr != nil {
-		// Refused, failed or still connecting: the goroutine path waits,
-		// retries on another target and reports the failure.
+	sock, err := startConnect(ap, false)
+	if err != nil {
+		// Refused at once or no socket: the goroutine path retries on
+		// another target and reports the failure.
 		p.workers.run(func() {
 			defer f.end()
-			f.route(t, key, f.rec.Start, sock, err)
+			f.route(t, key, f.rec.Start, nil, err)
 		})
 		return true
 	}
-	f.rec.ConnectTime = time.Since(f.rec.Start)
-	f.rec.Target = t.Addr
-	f.mu.Lock()
-	f.target = t
-	f.mu.Unlock()
-	if cfg.ConnectionTermination {
-		p.watchDrain(t)
-	}
+	f.key, f.lt = key, t
 	f.cfd, f.tfd, f.tsock = cfd, sock.fd, sock
 	f.up.count, f.down.count = &p.counters.BytesIn, &p.counters.BytesOut
 	f.active = f.rec.Start
-	if cfg.ProxyProtocolV2 {
-		hdr, err := f.header()
-		var w int
-		if err == nil {
-			w, err = writeFD(sock.fd, hdr)
-		}
-		switch {
-		case err != nil && err != syscall.EAGAIN:
-			f.kill(ReasonError, fmt.Errorf("l4: proxy header %s: %w", f.rec.Target, err))
-			linger0(sock.fd)
-			sock.closeFD()
-			t.Release()
-			f.end()
-			return true
-		case w < len(hdr):
-			// A fresh socket takes ~100 bytes at once; should it not, the
-			// rest goes first on the goroutine path.
-			p.handOff(f, &f.up, hdr[max(w, 0):], false)
-			return true
-		}
-	}
+	f.connecting = true
 	if !l.add(f) {
-		p.handOff(f, nil, nil, false)
+		// The loop has ended (shutdown): the goroutine path waits for
+		// the connect (or sees the flow is dead).
+		f.connecting = false
+		p.workers.run(func() {
+			defer f.end()
+			f.route(t, key, f.rec.Start, sock, nil)
+		})
 	}
 	return true
 }
@@ -343,14 +335,17 @@ func (l *evloop) add(f *flow) bool {
 	f.mu.Unlock()
 	l.fds[f.cfd], l.fds[f.tfd] = f, f
 	ev := syscall.EpollEvent{Events: evMask, Fd: int32(f.cfd)}
-	err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, f.cfd, &ev)
-	if err == nil {
-		ev.Fd = int32(f.tfd)
-		if err = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, f.tfd, &ev); err != nil {
-			_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, f.cfd, nil)
+	err := rawEpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, f.cfd, &ev)
+	if err == 0 {
+		// EPOLLOUT for the connect's end; edge-triggered, it comes again
+		// only after a write found the buffer full, which hands the flow
+		// over anyway.
+		ev.Events, ev.Fd = evMask|syscall.EPOLLOUT, int32(f.tfd)
+		if err = rawEpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, f.tfd, &ev); err != 0 {
+			_ = rawEpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, f.cfd, nil)
 		}
 	}
-	if err != nil {
+	if err != 0 {
 		l.fds[f.cfd], l.fds[f.tfd] = nil, nil
 		f.mu.Lock()
 		f.ev = nil
@@ -358,8 +353,16 @@ func (l *evloop) add(f *flow) bool {
 		return false
 	}
 	l.count++
+	if f.connecting {
+		l.dialing = append(l.dialing, f)
+	}
 	loopFlows.Add(1)
 	return true
+}
+
+// owns reports whether f's sockets are still in this loop.
+func (l *evloop) owns(f *flow) bool {
+	return f.cfd >= 0 && f.cfd < len(l.fds) && l.fds[f.cfd] == f
 }
 
 // kill queues f (already marked dead by flow.kill) for a reset by the
@@ -395,11 +398,11 @@ func (l *evloop) signal() {
 // is readable.
 func (l *evloop) poll(fd uintptr) bool {
 	for {
-		n, err := syscall.EpollWait(int(fd), l.events[:], 0)
+		n, err := rawEpollWait(int(fd), l.events[:])
 		if err == syscall.EINTR {
 			continue
 		}
-		if err != nil {
+		if err != 0 {
 			l.perr = os.NewSyscallError("epoll_wait", err)
 			return true
 		}
@@ -413,8 +416,9 @@ func (l *evloop) poll(fd uintptr) bool {
 // kills, and every tick the idle sweep; until the Proxy is closed and the
 // loop has no flow left.
 func (l *evloop) run() {
-	tick := time.Duration(l.p.tick.Load())
-	_ = l.file.SetReadDeadline(time.Now().Add(tick))
+	l.nextSweep = time.Now().Add(time.Duration(l.p.tick.Load()))
+	l.deadline = l.nextSweep
+	_ = l.file.SetReadDeadline(l.deadline)
 	for {
 		err := l.rc.Read(l.pollFn)
 		if err == nil {
@@ -429,9 +433,12 @@ func (l *evloop) run() {
 			}
 			l.n = 0
 		case isTimeout(err):
-			l.sweep()
-			tick = time.Duration(l.p.tick.Load())
-			_ = l.file.SetReadDeadline(l.now.Add(tick))
+			if !l.now.Before(l.nextSweep) {
+				l.sweep()
+				l.nextSweep = l.now.Add(time.Duration(l.p.tick.Load()))
+			}
+			l.deadline = l.nextSweep
+			_ = l.file.SetReadDeadline(l.deadline)
 		default:
 			// The epoll descriptor failed: nothing can be waited for any
 			// more. Reset this loop's flows and end it; new flows use
@@ -445,6 +452,7 @@ func (l *evloop) run() {
 			}
 		}
 		l.drainKills()
+		l.checkDialing()
 		l.flushFINs()
 		end := l.closed || l.count == 0 && l.p.ctx.Err() != nil
 		l.closed = l.closed || end
@@ -486,6 +494,20 @@ func (l *evloop) event(ev syscall.EpollEvent) {
 		l.release(f, true) // killed; the queued kill finds it gone
 		return
 	}
+	if f.connecting {
+		switch {
+		case fd != f.tfd:
+			return // the client's bytes wait for the connect
+		case ev.Events&(syscall.EPOLLERR|syscall.EPOLLHUP) != 0:
+			l.connectFailed(f, soError(f.tfd))
+			return
+		case ev.Events&syscall.EPOLLOUT == 0:
+			return
+		}
+		if !l.connected(f) {
+			return
+		}
+	}
 	if f.cr && !f.up.done.Load() && !l.move(f, &f.up, f.cfd, f.tfd, &f.cr, f.chup) {
 		return
 	}
@@ -494,18 +516,122 @@ func (l *evloop) event(ev syscall.EpollEvent) {
 	}
 }
 
+// connected finishes a connect that epoll reported done: the record, the
+// drain watch and the PROXY header. false: the flow left the loop.
+func (l *evloop) connected(f *flow) bool {
+	f.connecting = false
+	f.rec.ConnectTime = l.now.Sub(f.rec.Start)
+	f.rec.Target = f.lt.Addr
+	f.mu.Lock()
+	f.target = f.lt
+	f.mu.Unlock()
+	cfg := f.cfg
+	if cfg.ConnectionTermination {
+		l.p.watchDrain(f.lt)
+	}
+	if !cfg.ProxyProtocolV2 {
+		return true
+	}
+	hdr, err := f.header()
+	if err != nil {
+		l.abort(f, ReasonError, fmt.Errorf("l4: proxy header %s: %w", f.rec.Target, err))
+		return false
+	}
+	w, e := writeFD(f.tfd, hdr)
+	switch {
+	case e != 0 && e != syscall.EAGAIN:
+		l.abort(f, ReasonError, fmt.Errorf("l4: proxy header %s: %w", f.rec.Target, os.NewSyscallError("write", e)))
+		return false
+	case w < len(hdr):
+		// A fresh socket takes ~100 bytes at once; should it not, the
+		// rest goes first on the goroutine path.
+		l.handOff(f, &f.up, hdr[max(w, 0):], false)
+		return false
+	}
+	return true
+}
+
+// soError is the error that ended a failed connect.
+func soError(fd int) error {
+	v, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+	switch {
+	case err != nil:
+		return os.NewSyscallError("getsockopt", err)
+	case v == 0:
+		return os.NewSyscallError("connect", syscall.ECONNRESET)
+	}
+	return os.NewSyscallError("connect", syscall.Errno(v))
+}
+
+// connectFailed takes a flow whose connect failed or timed out out of the
+// loop; the goroutine path reports the failure and tries one other target
+// (flow.connect), or ends the flow.
+func (l *evloop) connectFailed(f *flow, err error) {
+	_ = rawEpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, f.cfd, nil)
+	l.fds[f.cfd], l.fds[f.tfd] = nil, nil
+	l.count--
+	f.connecting = false
+	f.tsock.closeFD() // closing removes it from the epoll set
+	f.mu.Lock()
+	f.ev = nil
+	dead := f.dead.Load()
+	f.mu.Unlock()
+	t, key := f.lt, f.key
+	if dead {
+		// Killed while connecting: the kill left the client to the loop.
+		reset(f.client)
+		t.Release()
+		f.end()
+		return
+	}
+	l.p.workers.run(func() {
+		defer f.end()
+		f.route(t, key, f.rec.Start, nil, err)
+	})
+}
+
+// checkDialing times out connects older than their connect timeout and
+// brings the wait's deadline forward to the earliest one left.
+func (l *evloop) checkDialing() {
+	if len(l.dialing) == 0 {
+		return
+	}
+	keep := l.dialing[:0]
+	var first time.Time
+	for _, f := range l.dialing {
+		if !f.connecting || !l.owns(f) {
+			continue
+		}
+		deadline := f.rec.Start.Add(f.cfg.ConnectTimeout)
+		if !l.now.Before(deadline) {
+			l.connectFailed(f, &net.OpError{Op: "dial", Net: "tcp", Addr: f.tsock.RemoteAddr(), Err: os.ErrDeadlineExceeded})
+			continue
+		}
+		keep = append(keep, f)
+		if first.IsZero() || deadline.Before(first) {
+			first = deadline
+		}
+	}
+	clear(l.dialing[len(keep):])
+	l.dialing = keep
+	if !first.IsZero() && first.Before(l.deadline) {
+		l.deadline = first
+		_ = l.file.SetReadDeadline(first)
+	}
+}
+
 // move copies from src to dst until src is drained: it returns false when
 // the flow left the loop (ended, or handed over to the goroutine path).
 func (l *evloop) move(f *flow, d *direction, src, dst int, readable *bool, fin bool) bool {
 	for {
-		n, err := syscall.Read(src, l.buf)
+		n, err := rawRead(src, l.buf)
 		switch {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
 			*readable = false
 			return true
-		case err != nil:
+		case err != 0:
 			l.abort(f, ReasonError, os.NewSyscallError("read", err))
 			return false
 		case n == 0:
@@ -517,7 +643,7 @@ func (l *evloop) move(f *flow, d *direction, src, dst int, readable *bool, fin b
 			d.n += int64(w)
 			d.count.Add(uint64(w))
 		}
-		if err != nil && err != syscall.EAGAIN {
+		if err != 0 && err != syscall.EAGAIN {
 			l.abort(f, ReasonError, os.NewSyscallError("write", err))
 			return false
 		}
@@ -543,9 +669,9 @@ func (l *evloop) move(f *flow, d *direction, src, dst int, readable *bool, fin b
 }
 
 // writeFD writes b to a non-blocking socket once (EINTR retried).
-func writeFD(fd int, b []byte) (int, error) {
+func writeFD(fd int, b []byte) (int, syscall.Errno) {
 	for {
-		n, err := syscall.Write(fd, b)
+		n, err := rawWrite(fd, b)
 		if err != syscall.EINTR {
 			return n, err
 		}
@@ -602,10 +728,10 @@ func (l *evloop) flushFINs() {
 // shutdownFINs sends the FINs f.fin holds back.
 func (f *flow) shutdownFINs() {
 	if f.fin&finToTarget != 0 {
-		_ = syscall.Shutdown(f.tfd, syscall.SHUT_WR)
+		_ = rawShutdown(f.tfd, syscall.SHUT_WR)
 	}
 	if f.fin&finToClient != 0 {
-		_ = syscall.Shutdown(f.cfd, syscall.SHUT_WR)
+		_ = rawShutdown(f.cfd, syscall.SHUT_WR)
 	}
 	f.fin = 0
 }
@@ -638,7 +764,7 @@ func (l *evloop) release(f *flow, reset bool) {
 	f.mu.Unlock()
 	f.tsock.closeFD() // closing removes it from the epoll set
 	_ = f.client.Close()
-	f.target.Release()
+	f.lt.Release()
 	f.end()
 }
 
@@ -650,8 +776,8 @@ func linger0(fd int) {
 
 // handOff moves f from the loop to the goroutine path.
 func (l *evloop) handOff(f *flow, d *direction, pending []byte, bulk bool) {
-	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, f.cfd, nil)
-	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, f.tfd, nil)
+	_ = rawEpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, f.cfd, nil)
+	_ = rawEpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, f.tfd, nil)
 	l.fds[f.cfd], l.fds[f.tfd] = nil, nil
 	l.count--
 	f.shutdownFINs() // the goroutine path does not run a finished direction
@@ -664,7 +790,7 @@ func (l *evloop) handOff(f *flow, d *direction, pending []byte, bulk bool) {
 func (p *Proxy) handOff(f *flow, d *direction, pending []byte, bulk bool) {
 	loopHandOffs.Add(1)
 	tc := f.tsock
-	t := f.target
+	t := f.lt
 	err := tc.wrap(f.rec.Target)
 	f.mu.Lock()
 	f.ev = nil
@@ -721,7 +847,7 @@ func (l *evloop) drainKills() {
 // goroutine path.
 func (l *evloop) sweep() {
 	for fd, f := range l.fds {
-		if f != nil && fd == f.cfd && l.now.Sub(f.active) >= f.cfg.IdleTimeout {
+		if f != nil && fd == f.cfd && !f.connecting && l.now.Sub(f.active) >= f.cfg.IdleTimeout {
 			l.abort(f, ReasonIdleTimeout, nil)
 		}
 	}

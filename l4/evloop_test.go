@@ -3,6 +3,7 @@ package l4
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -156,7 +157,7 @@ func newLoopRig(t *testing.T) *loopRig {
 	}()
 	client := dial(t, ln.Addr().String())
 	proxySide := (<-accepted).(*net.TCPConn)
-	sock, err := startConnect(netip.MustParseAddrPort(ln.Addr().String()))
+	sock, err := startConnect(netip.MustParseAddrPort(ln.Addr().String()), true)
 	if err != nil || !sock.finished || sock.cerr != nil {
 		t.Fatalf("connect: %v %v", err, sock)
 	}
@@ -166,6 +167,7 @@ func newLoopRig(t *testing.T) *loopRig {
 	f := p.newFlow(proxySide, p.cfg.Load())
 	f.target = p.cfg.Load().balancer.Pick(0)
 	f.target.Acquire()
+	f.lt = f.target
 	rc, _ := proxySide.SyscallConn()
 	_ = rc.Control(func(fd uintptr) { f.cfd = int(fd) })
 	f.tfd, f.tsock = sock.fd, sock
@@ -247,5 +249,32 @@ func TestEventLoopHandOffPending(t *testing.T) {
 	got, err := io.ReadAll(r.target)
 	if err != nil || !bytes.Equal(got, sent) {
 		t.Fatalf("target got %d of %d bytes (%v), or other bytes", len(got), len(sent), err)
+	}
+}
+
+// A connect that gets no answer ends at the connect timeout in the loop
+// too (no goroutine waits for it): the flow is recorded as a connect error
+// with a timeout, and the client is reset.
+func TestEventLoopConnectTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	env := startProxy(t, Config{ConnectTimeout: timeout}, nil, fullListener(t))
+	added := loopFlows.Load()
+	c := dial(t, env.addr)
+	start := time.Now()
+	_, _ = c.Write([]byte("waits for the connect"))
+	if _, err := c.Read(make([]byte, 1)); !isReset(err) && err != io.EOF {
+		t.Errorf("client read: %v, want a reset", err)
+	}
+	el := time.Since(start)
+	r := env.record(t)
+	var ne net.Error
+	if r.CloseReason != ReasonConnectError || !errors.As(r.Err, &ne) || !ne.Timeout() {
+		t.Errorf("record %+v", r)
+	}
+	if el < timeout || el > 10*timeout {
+		t.Errorf("gave up after %v, connect timeout %v", el, timeout)
+	}
+	if loopFlows.Load() == added {
+		t.Error("the flow did not go through the event loop")
 	}
 }
