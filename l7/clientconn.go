@@ -203,7 +203,7 @@ func (c *deadlineConn) setReadDeadlineParking(t time.Time) error {
 // end that much early.
 func (c *deadlineConn) applyCap(n int64) error {
 	wait := c.p.after
-	if c.p.waiting.Load() >= c.p.busyWaiters {
+	if c.p.idleWaiting() >= int64(c.p.busyWaiters) {
 		wait = c.p.busyAfter
 	}
 	target := min(n, n-int64(c.p.idle)+int64(wait))
@@ -251,9 +251,7 @@ func (c *deadlineConn) Read(b []byte) (int, error) {
 // connection is marked for parking and fasthttp gets errParked.
 func (c *deadlineConn) idleRead(b []byte) (int, error) {
 	c.state.CompareAndSwap(connIdleWait, connOpen)
-	c.p.waiting.Add(1)
 	n, err := c.Conn.Read(b)
-	c.p.waiting.Add(-1)
 	if err == nil || n > 0 || !c.capped.Load() || !isTimeout(err) {
 		return n, err
 	}

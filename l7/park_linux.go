@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -32,8 +31,6 @@ type parker struct {
 	// parkBusyWaiters as the parker was made.
 	after, busyAfter time.Duration
 	busyWaiters      int32
-	// waiting counts connections in their idle-wait Read.
-	waiting atomic.Int32
 
 	mu      sync.Mutex
 	conns   map[int32]*deadlineConn
@@ -47,6 +44,13 @@ type parker struct {
 func newParker(s *Server) *parker {
 	return &parker{s: s, idle: s.idle, after: parkAfter, busyAfter: parkAfterBusy, busyWaiters: parkBusyWaiters,
 		conns: make(map[int32]*deadlineConn)}
+}
+
+// idleWaiting is about how many connections wait for a request with a
+// goroutine: those fasthttp serves less the requests in progress. Read
+// off counters kept anyway, so the idle wait adds no shared write.
+func (p *parker) idleWaiting() int64 {
+	return int64(p.s.fs.GetOpenConnectionsCount()) - p.s.counters.ActiveRequests.Load()
 }
 
 // startLocked creates the epoll set and its goroutine on the first park.

@@ -2,17 +2,13 @@
 
 package l7
 
-import (
-	"sync/atomic"
-	"time"
-)
+import "time"
 
 // parker parks idle connections on Linux only (epoll); elsewhere every
 // idle keep-alive connection keeps its fasthttp goroutine.
 type parker struct {
 	idle, after, busyAfter time.Duration
 	busyWaiters            int32
-	waiting                atomic.Int32
 }
 
 func newParker(*Server) *parker { return nil }
@@ -20,5 +16,7 @@ func newParker(*Server) *parker { return nil }
 func (p *parker) park(c *deadlineConn) { c.closeParked() }
 
 func (p *parker) close() {}
+
+func (p *parker) idleWaiting() int64 { return 0 }
 
 func (p *parker) parkedCount() int { return 0 }

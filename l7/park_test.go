@@ -17,6 +17,7 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/valyala/fasthttp"
 
 	"github.com/switchyard/switchyard/config"
 	iruntime "github.com/switchyard/switchyard/internal/runtime"
@@ -336,7 +337,7 @@ func (f *fakeConn) SetKeepAlivePeriod(time.Duration) error { return nil }
 // the park time. The cycle allocates nothing.
 func TestParkCapCostsNothingUnderLoad(t *testing.T) {
 	f := &fakeConn{}
-	p := &parker{idle: time.Minute, after: time.Second, busyAfter: 20 * time.Millisecond, busyWaiters: 128}
+	p := &parker{s: &Server{fs: &fasthttp.Server{}}, idle: time.Minute, after: time.Second, busyAfter: 20 * time.Millisecond, busyWaiters: 128}
 	c := &deadlineConn{Conn: f, p: p}
 	now := time.Now()
 	buf := make([]byte, 16)
