@@ -116,7 +116,8 @@ type loopFlow struct {
 	tsock    *fdConn // the target socket, unwrapped while in the loop
 	// cr, tr: an event came and no read has drained the socket since.
 	// chup, thup: the peer's FIN has arrived (EPOLLRDHUP).
-	cr, tr, chup, thup bool
+	// cfail, tfail: an error is pending (EPOLLERR): read until it shows.
+	cr, tr, chup, thup, cfail, tfail bool
 	active             time.Time // when a byte last moved (a batch's clock)
 	// connecting: the target's connect is in progress; epoll reports its
 	// end (EPOLLOUT, or EPOLLERR/EPOLLHUP). lt is the target, acquired
@@ -484,11 +485,14 @@ func (l *evloop) event(ev syscall.EpollEvent) {
 		return // a socket that left the loop earlier in this batch
 	}
 	readable := ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
+	// A FIN lets a short read stand for the end of the stream; an error
+	// (a reset) does not: the next read must report it.
 	fin := ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP) != 0
+	failed := ev.Events&syscall.EPOLLERR != 0
 	if fd == f.cfd {
-		f.cr, f.chup = f.cr || readable, f.chup || fin
+		f.cr, f.chup, f.cfail = f.cr || readable, (f.chup || fin) && !failed, f.cfail || failed
 	} else {
-		f.tr, f.thup = f.tr || readable, f.thup || fin
+		f.tr, f.thup, f.tfail = f.tr || readable, (f.thup || fin) && !failed, f.tfail || failed
 	}
 	if f.dead.Load() {
 		l.release(f, true) // killed; the queued kill finds it gone
@@ -508,11 +512,11 @@ func (l *evloop) event(ev syscall.EpollEvent) {
 			return
 		}
 	}
-	if f.cr && !f.up.done.Load() && !l.move(f, &f.up, f.cfd, f.tfd, &f.cr, f.chup) {
+	if f.cr && !f.up.done.Load() && !l.move(f, &f.up, f.cfd, f.tfd, &f.cr, f.chup, f.cfail) {
 		return
 	}
 	if f.tr && !f.down.done.Load() {
-		l.move(f, &f.down, f.tfd, f.cfd, &f.tr, f.thup)
+		l.move(f, &f.down, f.tfd, f.cfd, &f.tr, f.thup, f.tfail)
 	}
 }
 
@@ -622,7 +626,7 @@ func (l *evloop) checkDialing() {
 
 // move copies from src to dst until src is drained: it returns false when
 // the flow left the loop (ended, or handed over to the goroutine path).
-func (l *evloop) move(f *flow, d *direction, src, dst int, readable *bool, fin bool) bool {
+func (l *evloop) move(f *flow, d *direction, src, dst int, readable *bool, fin, failed bool) bool {
 	for {
 		n, err := rawRead(src, l.buf)
 		switch {
@@ -659,7 +663,11 @@ func (l *evloop) move(f *flow, d *direction, src, dst int, readable *bool, fin b
 		}
 		// A short read took everything there was; the next bytes bring a
 		// new event (edge-triggered). After the peer's FIN that was the
-		// last of the stream.
+		// last of the stream. A pending error brings no new event: the
+		// next read reports it.
+		if failed {
+			continue
+		}
 		*readable = false
 		if fin {
 			return l.eof(f, d, dst)

@@ -182,7 +182,7 @@ func newLoopRig(t *testing.T) *loopRig {
 // moveUp moves what the client sent; false when the flow left the loop.
 func (r *loopRig) moveUp() bool {
 	r.f.cr = true
-	return r.l.move(r.f, &r.f.up, r.f.cfd, r.f.tfd, &r.f.cr, false)
+	return r.l.move(r.f, &r.f.up, r.f.cfd, r.f.tfd, &r.f.cr, false, false)
 }
 
 // Moving a message through the loop allocates nothing.
@@ -276,5 +276,31 @@ func TestEventLoopConnectTimeout(t *testing.T) {
 	}
 	if loopFlows.Load() == added {
 		t.Error("the flow did not go through the event loop")
+	}
+}
+
+// A target that sends its answer and then a reset: the client gets the
+// answer, then a reset too (not a clean FIN), and the flow is an error.
+func TestEventLoopResetAfterData(t *testing.T) {
+	be := startBackend(t, false, func(c net.Conn, br *bufio.Reader) {
+		if _, err := br.ReadByte(); err != nil {
+			return
+		}
+		_, _ = c.Write([]byte("answer"))
+		_ = c.(*net.TCPConn).SetLinger(0)
+		_ = c.Close()
+	})
+	env := startProxy(t, Config{}, nil, be.addr)
+	for range 5 {
+		c := dial(t, env.addr)
+		_, _ = c.Write([]byte("q"))
+		got, err := io.ReadAll(c)
+		if !isReset(err) || len(got) > len("answer") || !bytes.HasPrefix([]byte("answer"), got) {
+			t.Errorf("client got %q, %v; want (part of) the answer, then a reset", got, err)
+		}
+		c.Close()
+		if r := env.record(t); r.CloseReason != ReasonError {
+			t.Errorf("record %+v", r)
+		}
 	}
 }
