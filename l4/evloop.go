@@ -118,7 +118,7 @@ type loopFlow struct {
 	// chup, thup: the peer's FIN has arrived (EPOLLRDHUP).
 	// cfail, tfail: an error is pending (EPOLLERR): read until it shows.
 	cr, tr, chup, thup, cfail, tfail bool
-	active             time.Time // when a byte last moved (a batch's clock)
+	active                           time.Time // when a byte last moved (a batch's clock)
 	// connecting: the target's connect is in progress; epoll reports its
 	// end (EPOLLOUT, or EPOLLERR/EPOLLHUP). lt is the target, acquired
 	// (released when the flow leaves the loop); key the flow's hash.
