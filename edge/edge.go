@@ -176,18 +176,11 @@ type listener struct {
 	tls      bool
 	trusted  []netip.Prefix
 	tlsFacts func(c net.Conn) (version, cipher, handshake string)
-	conns    viewerConns
 }
 
-func newListener(lo ListenerOptions) *listener {
-	return &listener{name: lo.Name, tls: lo.TLS, trusted: lo.TrustedProxies, tlsFacts: lo.TLSFacts}
-}
-
-// Handler returns the fasthttp handler of one listener. NewServer's
-// server also writes large cached bodies in whole TCP segments
-// (cachedBody.WriteTo); a bare Handler writes them in one piece.
+// Handler returns the fasthttp handler of one listener.
 func (e *Edge) Handler(lo ListenerOptions) fasthttp.RequestHandler {
-	l := newListener(lo)
+	l := &listener{name: lo.Name, tls: lo.TLS, trusted: lo.TrustedProxies, tlsFacts: lo.TLSFacts}
 	return func(ctx *fasthttp.RequestCtx) { e.serve(ctx, l) }
 }
 
@@ -204,34 +197,19 @@ const (
 // cap (MaxBodySize); the header read is bounded by the idle timeout too.
 // Serve it on a listener already wrapped for PROXY protocol or TLS.
 func (e *Edge) NewServer(lo ListenerOptions) *fasthttp.Server {
-	s, _ := e.newServer(lo)
-	return s
-}
-
-// newServer is NewServer, also returning the listener it serves (tests).
-func (e *Edge) newServer(lo ListenerOptions) (*fasthttp.Server, *listener) {
 	idle := lo.IdleTimeout
 	if idle <= 0 {
 		idle = 60 * time.Second
 	}
-	l := newListener(lo)
-	// The listener learns its viewer connections' segment size for large
-	// bodies (viewerConns); this hook forgets each connection at its end.
-	l.conns.track = true
 	s := &fasthttp.Server{
-		Handler:      func(ctx *fasthttp.RequestCtx) { e.serve(ctx, l) },
+		Handler:      e.Handler(lo),
 		ErrorHandler: e.parseError,
 		Logger:       fasthttpLogger{e.log},
 		TCPKeepalive: true,
-		ConnState: func(c net.Conn, st fasthttp.ConnState) {
-			if st == fasthttp.StateClosed || st == fasthttp.StateHijacked {
-				l.conns.forget(c)
-			}
-		},
 	}
 	l7.ApplyServerLimits(s, l7.ServerLimits{IdleTimeout: idle, ReadTimeout: idle,
 		MaxHeaderBytes: MaxHeaderBytes + 4096, MaxRequestBodySize: MaxBodySize, Concurrency: 256 * 1024})
-	return s, l
+	return s
 }
 
 // parseError answers requests fasthttp could not read: a request line and

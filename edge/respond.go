@@ -60,7 +60,7 @@ func (r *request) writeEntryStatus(e *cache.Entry, status int) {
 	if status != 0 {
 		code = status
 		rs.SetStatusCode(code)
-		r.setCachedBody(e.Body)
+		setCachedBody(rs, e.Body)
 		r.status = code
 		return
 	}
@@ -78,7 +78,7 @@ func (r *request) writeEntryStatus(e *cache.Entry, status int) {
 			case 206:
 				rs.Header.SetBytesV("Content-Range", cache.AppendContentRange(r.scratch[:0], rr, size))
 				rs.SetStatusCode(206)
-				r.setCachedBody(e.Body[rr.Start : rr.End+1])
+				setCachedBody(rs, e.Body[rr.Start:rr.End+1])
 				r.status = 206
 				return
 			case 416:
@@ -94,40 +94,41 @@ func (r *request) writeEntryStatus(e *cache.Entry, status int) {
 		}
 	}
 	rs.SetStatusCode(code)
-	r.setCachedBody(e.Body)
+	setCachedBody(rs, e.Body)
 	r.status = code
 }
 
 // streamBodyOver is the body size above which a cached body is handed to
 // fasthttp as a stream instead of a raw body: the viewer write buffer
-// (viewerWriteBuffer). A raw body that does not fit the buffer goes out in
-// one writev with the header; measured on loopback with the kernel's BBR,
-// 256 KiB answers written that way stalled ~40 ms now and then (p99
-// 39.3 ms at 1.9 k req/s, NGINX 2.1 ms). How the stream is written is
-// cachedBody.WriteTo's (docs/edge.md, "At partial load").
-const streamBodyOver = viewerWriteBuffer
+// (l7.ApplyServerLimits, 16 KiB). A raw body that does not fit the buffer
+// goes out in one writev with the header; measured on loopback with the
+// kernel's BBR, 256 KiB answers written that way stalled ~40 ms now and
+// then (p99 39.3 ms at 1.9 k req/s, NGINX 2.1 ms), written as the buffer
+// (header and the body's first bytes) then the rest, 1.5 ms, at the same
+// CPU per request (docs/edge.md, "At partial load").
+const streamBodyOver = 16 << 10
 
 // setCachedBody sets b (a cached entry's body or a range of it, immutable)
 // as the response body without copying it.
-func (r *request) setCachedBody(b []byte) {
-	rs := &r.ctx.Response
+func setCachedBody(rs *fasthttp.Response, b []byte) {
 	if len(b) <= streamBodyOver {
 		rs.SetBodyRaw(b)
 		return
 	}
 	c := cachedBodies.Get().(*cachedBody)
-	c.b, c.rs = b, rs
-	c.piece = bodyWriteSize(r.l.conns.segmentSize(r.ctx.Conn()))
+	c.b = b
 	rs.SetBodyStream(c, len(b))
 }
 
-// cachedBody streams a cached body to fasthttp. fasthttp closes it after
+// cachedBody streams a cached body to fasthttp. Its WriteTo hands the whole
+// remainder to fasthttp's buffered writer in one Write, which fills the
+// buffer behind the header, flushes it, and writes the rest straight to the
+// connection: two writes, no copy beyond the buffer's (TestCachedBodyWriteShape).
+// More writes — the rest in pieces of whole TCP segments — made the rare
+// stalls rarer at partial load but cost ~40 % more CPU per hit at
+// saturation (docs/edge.md, "At partial load"). fasthttp closes it after
 // the response is written (or dropped), which returns it to the pool.
-type cachedBody struct {
-	b     []byte
-	rs    *fasthttp.Response // whose header precedes the body on the wire
-	piece int                // bodyWriteSize of the viewer connection; 0: one write
-}
+type cachedBody struct{ b []byte }
 
 var cachedBodies = sync.Pool{New: func() any { return new(cachedBody) }}
 
@@ -143,52 +144,14 @@ func (c *cachedBody) Read(p []byte) (int, error) {
 // SupportsBodyWriteTo tells fasthttp that WriteTo may replace Read.
 func (c *cachedBody) SupportsBodyWriteTo() bool { return true }
 
-// WriteTo hands the body to fasthttp's buffered writer, which fills its
-// buffer behind the header, flushes it (the first write to the socket)
-// and writes larger slices straight to the connection, with no copy
-// beyond the buffer's. The rest goes out in writes of c.piece bytes —
-// whole TCP segments, at most maxBodyWrite — and a last, shorter one.
-//
-// Why not one write of the rest (as before): on Linux with BBR (the
-// default congestion control here) a keep-alive viewer that asks again
-// only after a pause — a browser, a paced client — leaves the answer's
-// last, short segment un-ACKed until its next request (delayed ACK, the
-// connection is request/response). A delivery-rate sample taken across
-// that gap is one segment per pause (~33 Mbit/s for a 16 ms pause on
-// loopback); when it is not marked application-limited it enters BBR's
-// bandwidth filter and, once the faster samples age out, the socket paces
-// the next answer at that rate: stalls of 10–40 ms (p99.9 ~35 ms at 4 k
-// req/s of 256 KiB, `ss -ti`: pacing_rate ~30 Mbit/s, 115–246 KB not
-// sent). The kernel marks a flow application-limited at the start of a
-// write when nothing it had is still unsent; writing in whole segments
-// makes each write find the previous one sent, so the samples of the
-// answer's tail are application-limited and ignored, and no write leaves
-// a short segment behind but the last. Measured: p99.9 35 → 4–8 ms at
-// equal load (docs/edge.md).
 func (c *cachedBody) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	if c.piece > 0 && len(c.b) > c.piece {
-		// The first Write fills the buffer behind the header (first body
-		// bytes), flushes it, and writes one piece straight through.
-		first := max(viewerWriteBuffer-len(c.rs.Header.Header()), 0)
-		end := first + c.piece
-		for end < len(c.b) {
-			n, err := w.Write(c.b[:end])
-			total += int64(n)
-			c.b = c.b[n:]
-			if err != nil {
-				return total, err
-			}
-			end = c.piece
-		}
-	}
 	n, err := w.Write(c.b)
 	c.b = c.b[n:]
-	return total + int64(n), err
+	return int64(n), err
 }
 
 func (c *cachedBody) Close() error {
-	c.b, c.rs, c.piece = nil, nil, 0
+	c.b = nil
 	cachedBodies.Put(c)
 	return nil
 }
