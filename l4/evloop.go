@@ -24,9 +24,13 @@ import (
 // bytes with one non-blocking read and one write per message. Short
 // connections spent most of lb's user time on what a goroutine per
 // direction costs (hand-offs, netpoller parks, an os.File and its finalizer
-// per target socket) and a third of their system calls on the netpoller's
-// registrations and reads that only said EAGAIN. Here:
+// per target socket) and a good part of their system calls on the
+// netpoller's registrations and on reads that only said EAGAIN. Here:
 //
+//   - the accept goroutine picks the target and starts a non-blocking
+//     connect, and hands the flow to the loop, which learns from epoll when
+//     the connect is over (EPOLLOUT, or EPOLLERR/EPOLLHUP): one connect(2)
+//     per flow, and no goroutine is scheduled for a new flow;
 //   - the target socket never enters Go's netpoller: it is registered once
 //     with the loop's epoll and closing it removes it (no epoll_ctl DEL, no
 //     fcntl);
@@ -34,27 +38,28 @@ import (
 //     buffer means the socket is drained (the next byte brings a new event)
 //     and a short read after the peer's FIN is the end of the stream: no
 //     read returns EAGAIN or 0 just to learn that;
-//   - the accept goroutine connects the target itself (non-blocking; on
-//     loopback the connect is over when connect(2) returns) and hands the
-//     flow to the loop, so a flow never waits for a goroutine to be
-//     scheduled.
+//   - a FIN is passed on one round late, so that on a short connection the
+//     client's own close has usually come by then and both sockets are
+//     closed without a shutdown(2) (and the client, which closed first,
+//     keeps the TIME_WAIT, not the proxy) — HAProxy's order;
+//   - the loop's system calls are raw (sys.go).
 //
 // Anything else leaves the loop for the goroutine copy (flow.pipe), which
 // does everything the loop does and more: a write that would block (the
 // receiver is slower; the pending bytes go along), a read that fills the
-// buffer (a bulk transfer: splice takes over), a connect that does not
-// complete at once (it is waited for, with its timeout and the retry on
-// another target), TLS on either side, PROXY-protocol clients and targets
-// given by host name. The loop itself keeps the idle timeout (a sweep every
-// idle_timeout/8 resets flows that moved no byte for idle_timeout), the
-// half-close (a FIN is passed on with shutdown(2) and the other way goes
-// on), kills from other goroutines (Close, connection_termination,
+// buffer (a bulk transfer: splice takes over), a failed or timed-out
+// connect (flow.connect reports it and retries once on another target),
+// and from the start TLS on either side, PROXY-protocol clients and
+// targets given by host name. The loop itself keeps the connect timeout
+// and the idle timeout (a sweep every idle_timeout/8 resets flows that
+// moved no byte for idle_timeout), the half-close (the other way goes on),
+// kills from other goroutines (Close, connection_termination,
 // TerminateUnhealthy: queued and woken through an eventfd), and the record
 // and counters at the end.
 //
 // The loop's epoll descriptor is itself waited on in Go's netpoller (an
 // epoll descriptor is readable while events are pending), so an idle loop
-// is a parked goroutine, and the sweep is that wait's read deadline.
+// is a parked goroutine, and its timers are that wait's read deadline.
 
 const (
 	// epollET is EPOLLET (syscall spells it as a negative int).
