@@ -145,7 +145,8 @@ func connFD(c net.Conn) (int, bool) {
 func (p *parker) loop(f *os.File) {
 	rc, err := f.SyscallConn()
 	if err != nil {
-		p.s.log.Error("l7: parker", "listener", p.s.name, "err", err)
+		p.s.log.Error("l7: parker stopped, idle connections are closed", "listener", p.s.name, "err", err)
+		p.close()
 		return
 	}
 	events := make([]syscall.EpollEvent, 128)
@@ -173,7 +174,13 @@ func (p *parker) loop(f *os.File) {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			p.sweep(time.Now())
 		case err != nil:
-			return // closed
+			if !errors.Is(err, os.ErrClosed) {
+				p.s.log.Error("l7: parker stopped, idle connections are closed", "listener", p.s.name, "err", err)
+			}
+			// Closed by close, or unusable: no connection may stay parked
+			// with nothing to wake it.
+			p.close()
+			return
 		}
 	}
 }
