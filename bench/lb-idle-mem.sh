@@ -133,6 +133,10 @@ echo "client: $line"
 sleep "$SETTLE"
 r1=$(rss)
 nconn=$(ls /proc/$LBPID/fd | wc -l)
+# A second epoll set is l7's parker: the idle connections wait there
+# without a goroutine (Linux, plain HTTP).
+neps=$(ls -l /proc/$LBPID/fd | grep -c eventpoll || true)
+nthr=$(awk '/^Threads:/{print $2}' "/proc/$LBPID/status")
 exec {CLIENT[1]}>&-
-printf 'lb %s: VmRSS before %d KiB, with %d idle connections %d KiB (%.1f MiB), +%.1f KiB per connection, %d fds\n' \
-  "$(basename "$LB")" "$r0" "$N" "$r1" "$(echo "$r1/1024" | bc -l)" "$(echo "($r1-$r0)/$N" | bc -l)" "$nconn"
+printf 'lb %s: VmRSS before %d KiB, with %d idle connections %d KiB (%.1f MiB), +%.1f KiB per connection, %d fds, %d epoll sets (2: parked), %d threads\n' \
+  "$(basename "$LB")" "$r0" "$N" "$r1" "$(echo "$r1/1024" | bc -l)" "$(echo "($r1-$r0)/$N" | bc -l)" "$nconn" "$neps" "$nthr"

@@ -402,3 +402,31 @@ func TestShutdownWhileParkedConnectionsWake(t *testing.T) {
 	}
 	waitUntil(t, "every connection closed", 3*time.Second, func() bool { return g.open.Load() == 0 })
 }
+
+// Connections with bytes buffered above the socket are never parked:
+// behind PROXY protocol (go-proxyproto's reader) an idle connection keeps
+// its goroutine and is served as before. HTTPS servers have no parker.
+func TestProxyProtocolConnectionsDoNotPark(t *testing.T) {
+	h := startParkLB(t, time.Minute, func(ln net.Listener) net.Listener {
+		return &proxyproto.Listener{Listener: ln}
+	})
+	rc := dialRaw(t, h.addr)
+	rc.send("PROXY TCP4 192.0.2.7 127.0.0.1 40000 80\r\n")
+	rc.get("/x")
+	time.Sleep(200 * time.Millisecond) // four park waits
+	if n := h.srv.park.parkedCount(); n != 0 {
+		t.Fatalf("%d PROXY-protocol connections parked, want 0", n)
+	}
+	rc.get("/y")
+	if got := h.obs.last(t).Client.Addr().String(); got != "192.0.2.7" {
+		t.Fatalf("client %s, want the PROXY header's 192.0.2.7", got)
+	}
+
+	s, err := NewServer(h.srv.Router(), ServerOptions{Listener: config.Listener{Name: "tls", Protocol: "HTTPS"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.park != nil {
+		t.Fatal("an HTTPS server parks connections")
+	}
+}
