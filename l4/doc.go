@@ -1,8 +1,11 @@
 // Package l4 carries TCP like an AWS Network Load Balancer: TCP and TLS
 // listeners that forward each flow to a target picked by a Maglev table over
 // the 5-tuple (or the client address), PROXY protocol v2 towards targets,
-// PROXY protocol v1/v2 from a trusted load balancer in front, and a copy
-// loop that lets Linux splice between the two sockets.
+// PROXY protocol v1/v2 from a trusted load balancer in front, an event
+// loop of its own (one goroutine and one epoll instance per CPU) that
+// carries plain TCP flows to IP targets as HAProxy does, and a goroutine
+// copy that lets Linux splice between the two sockets for bulk transfers,
+// slow receivers and TLS.
 //
 // It does not parse HTTP, run health checks (package health does; l4 gives
 // it DialLocal for PROXY v2 LOCAL headers), own listening sockets across
