@@ -155,6 +155,9 @@ func (a *app) listen(i int, lc config.EdgeListener) (*sock, error) {
 	name := fmt.Sprintf("%s-%s", lc.Protocol, sk.addr)
 	lo := edge.ListenerOptions{Name: name, IdleTimeout: lc.IdleTimeout.D(), TrustedProxies: prefixes(lc.TrustedProxies)}
 	var wrapped net.Listener = ln
+	if tl, ok := ln.(*net.TCPListener); ok {
+		wrapped = viewerListener{tl} // viewer socket options on every connection
+	}
 	if pp := lc.ProxyProtocol; pp != nil {
 		// Only trusted peers may (and must) send a PROXY header; its source
 		// becomes the viewer address for geo, signatures, logs and XFF.
