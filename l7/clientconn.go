@@ -100,6 +100,11 @@ type deadlineConn struct {
 	// the parker's mu.
 	token int32
 	inSet bool
+	// parkedAt is when it last parked (Unix ns); warm is set when it was
+	// woken within parkWarmWake of that. Written by the parker under
+	// its mu, read by the goroutine that serves the connection next.
+	parkedAt int64
+	warm     bool
 }
 
 // Connection states (deadlineConn.state).
@@ -134,6 +139,12 @@ var (
 	parkAfter       = time.Second
 	parkAfterBusy   = 20 * time.Millisecond
 	parkBusyWaiters = int32(512)
+	// parkWarmWake: a connection woken this soon after it parked keeps
+	// the long wait next time even when many are idle-waiting, so a
+	// client with gaps of tens of milliseconds does not pay a wake-up
+	// per request; memory then grows with clients active within parkAfter
+	// (as before parking), not with idle ones.
+	parkWarmWake = 200 * time.Millisecond
 )
 
 // connIdle is called from fasthttp's ConnState hook when a response is
@@ -203,7 +214,7 @@ func (c *deadlineConn) setReadDeadlineParking(t time.Time) error {
 // end that much early.
 func (c *deadlineConn) applyCap(n int64) error {
 	wait := c.p.after
-	if c.p.idleWaiting() >= int64(c.p.busyWaiters) {
+	if !c.warm && c.p.idleWaiting() >= int64(c.p.busyWaiters) {
 		wait = c.p.busyAfter
 	}
 	target := min(n, n-int64(c.p.idle)+int64(wait))

@@ -97,6 +97,7 @@ func (p *parker) park(c *deadlineConn) {
 		tok = p.next
 	}
 	c.token = tok
+	c.parkedAt = time.Now().UnixNano()
 	p.conns[tok] = c
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd), Pad: tok}
 	// A connection parked before stays in the set, disarmed by its
@@ -189,6 +190,7 @@ func (p *parker) loop(f *os.File) {
 // to serve again.
 func (p *parker) take(events []syscall.EpollEvent, out []*deadlineConn) []*deadlineConn {
 	var closing []*deadlineConn
+	now := time.Now().UnixNano()
 	p.mu.Lock()
 	for i := range events {
 		c := p.conns[events[i].Pad]
@@ -196,6 +198,9 @@ func (p *parker) take(events []syscall.EpollEvent, out []*deadlineConn) []*deadl
 			continue
 		}
 		delete(p.conns, events[i].Pad)
+		// Woken soon after it parked: a client with short gaps, which
+		// waits with its goroutine next time (see applyCap).
+		c.warm = now-c.parkedAt < int64(parkWarmWake)
 		// The one-shot event disarmed it; it stays in the set (closing
 		// the socket takes it out) so that parking it again is one MOD.
 		if p.closed {

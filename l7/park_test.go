@@ -430,3 +430,33 @@ func TestProxyProtocolConnectionsDoNotPark(t *testing.T) {
 		t.Fatal("an HTTPS server parks connections")
 	}
 }
+
+// A connection woken soon after it parked (a client with short gaps)
+// waits with its goroutine for the long park time next, even when many
+// connections idle-wait; one woken late parks after the short one again.
+func TestWarmConnectionWaitsLonger(t *testing.T) {
+	shortPark(t, 50*time.Millisecond)
+	parkAfter = 700 * time.Millisecond
+	parkBusyWaiters = -1 << 20 // every wait is a busy one
+	target := newBackend(t, "a", nil)
+	h := startLB(t, lbSetup{
+		listener: config.Listener{Protocol: "HTTP", IdleTimeout: config.Duration(time.Minute), DefaultAction: fwd("web")},
+		groups:   []config.TargetGroup{group("web", target.addr())},
+	})
+	rc := dialRaw(t, h.addr)
+	rc.get("/1")
+	waitParked(t, h, 1) // after the busy wait
+	rc.get("/2")        // woken at once: warm
+	time.Sleep(300 * time.Millisecond)
+	if n := h.srv.park.parkedCount(); n != 0 {
+		t.Fatal("a connection woken right after parking parked again after the short wait")
+	}
+	waitParked(t, h, 1) // after the long wait
+	time.Sleep(300 * time.Millisecond)
+	rc.get("/3") // woken late: not warm
+	start := time.Now()
+	waitParked(t, h, 1)
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("a connection woken late parked after %v, want the short wait", d)
+	}
+}
