@@ -190,10 +190,16 @@ func TestTargetStickinessLBCookie(t *testing.T) {
 			t.Fatalf("AWSALB request went to %s, pinned to %s", hdr.Get("X-Backend"), first)
 		}
 	}
+	// Tamper with the first character; it must differ from the original's
+	// (a base64url value starts with 'x' one time in 64).
+	tampered := "x" + val[1:]
+	if val[0] == 'x' {
+		tampered = "y" + val[1:]
+	}
 	seen := map[string]bool{}
 	for i := 0; i < 20; i++ {
 		req, _ := http.NewRequest("GET", h.url("/"), nil)
-		req.AddCookie(&http.Cookie{Name: CookieTarget, Value: "x" + val[1:]})
+		req.AddCookie(&http.Cookie{Name: CookieTarget, Value: tampered})
 		_, hdr, _ := h.do(req)
 		seen[hdr.Get("X-Backend")] = true
 	}
