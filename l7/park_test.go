@@ -21,6 +21,7 @@ import (
 
 	"github.com/switchyard/switchyard/config"
 	iruntime "github.com/switchyard/switchyard/internal/runtime"
+	"github.com/switchyard/switchyard/internal/testenv"
 )
 
 // startParkLB is an lb in front of one target whose idle connections park
@@ -100,20 +101,9 @@ func (rc *rawClient) closedWithin(d time.Duration) time.Duration {
 	return time.Since(start)
 }
 
-func waitUntil(t *testing.T, what string, d time.Duration, ok func() bool) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(end) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func waitParked(t *testing.T, h *harness, n int) {
 	t.Helper()
-	waitUntil(t, "parked connections", 3*time.Second, func() bool { return h.srv.park.parkedCount() == n })
+	testenv.Eventually(t, 3*time.Second, "parked connections", func() bool { return h.srv.park.parkedCount() == n })
 }
 
 // A parked connection serves its next request, and the one after that,
@@ -156,7 +146,7 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 	}
 	waitParked(t, h, n+1)
 	var g int
-	waitUntil(t, "goroutines back to the idle level", 3*time.Second, func() bool {
+	testenv.Eventually(t, 3*time.Second, "goroutines back to the idle level", func() bool {
 		g = runtime.NumGoroutine()
 		return g-g0 < n/20
 	})
@@ -250,10 +240,10 @@ type connGauge struct{ open, accepted atomic.Int64 }
 func (g *connGauge) ConnOpened() { g.open.Add(1); g.accepted.Add(1) }
 func (g *connGauge) ConnClosed() { g.open.Add(-1) }
 
-// The active-connections count (cmd/lb counts with internal/runtime's
-// Socket) does not change when a connection parks or wakes, and drops when
-// a parked one closes.
-func TestParkedConnectionsStayCounted(t *testing.T) {
+// startCountedParkLB starts a parking server behind internal/runtime's
+// Socket (as cmd/lb runs it), whose connections g counts.
+func startCountedParkLB(t *testing.T) (*harness, *connGauge) {
+	t.Helper()
 	g := &connGauge{}
 	var sock *iruntime.Socket
 	h := startParkLB(t, time.Minute, func(ln net.Listener) net.Listener {
@@ -261,6 +251,14 @@ func TestParkedConnectionsStayCounted(t *testing.T) {
 		return sock.Handoff()
 	})
 	t.Cleanup(func() { sock.Close() })
+	return h, g
+}
+
+// The active-connections count (cmd/lb counts with internal/runtime's
+// Socket) does not change when a connection parks or wakes, and drops when
+// a parked one closes.
+func TestParkedConnectionsStayCounted(t *testing.T) {
+	h, g := startCountedParkLB(t)
 	cs := []*rawClient{dialRaw(t, h.addr), dialRaw(t, h.addr), dialRaw(t, h.addr)}
 	for _, c := range cs {
 		c.get("/x")
@@ -275,12 +273,12 @@ func TestParkedConnectionsStayCounted(t *testing.T) {
 		t.Fatalf("active %d accepted %d after a parked connection was served again, want 3 and 3", n, a)
 	}
 	cs[1].c.Close()
-	waitUntil(t, "active connections 2", 3*time.Second, func() bool { return g.open.Load() == 2 })
+	testenv.Eventually(t, 3*time.Second, "active connections 2", func() bool { return g.open.Load() == 2 })
 	waitParked(t, h, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	_ = h.srv.Shutdown(ctx)
-	waitUntil(t, "active connections 0", 3*time.Second, func() bool { return g.open.Load() == 0 })
+	testenv.Eventually(t, 3*time.Second, "active connections 0", func() bool { return g.open.Load() == 0 })
 }
 
 type opaqueConn struct{ net.Conn }
@@ -370,13 +368,7 @@ func TestParkCapCostsNothingUnderLoad(t *testing.T) {
 // Shutdown while parked connections wake (their clients all close at
 // once) neither hangs nor leaves a connection open.
 func TestShutdownWhileParkedConnectionsWake(t *testing.T) {
-	g := &connGauge{}
-	var sock *iruntime.Socket
-	h := startParkLB(t, time.Minute, func(ln net.Listener) net.Listener {
-		sock = iruntime.NewSocket("test", ln, g)
-		return sock.Handoff()
-	})
-	t.Cleanup(func() { sock.Close() })
+	h, g := startCountedParkLB(t)
 	const n = 100
 	cs := make([]*rawClient, n)
 	for i := range cs {
@@ -400,7 +392,7 @@ func TestShutdownWhileParkedConnectionsWake(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Shutdown hangs")
 	}
-	waitUntil(t, "every connection closed", 3*time.Second, func() bool { return g.open.Load() == 0 })
+	testenv.Eventually(t, 3*time.Second, "every connection closed", func() bool { return g.open.Load() == 0 })
 }
 
 // Connections with bytes buffered above the socket are never parked:
