@@ -203,12 +203,36 @@ func (f *flow) setDialing(c *fdConn) bool {
 
 func (c *fdConn) Read(b []byte) (int, error)  { return c.f.Read(b) }
 func (c *fdConn) Write(b []byte) (int, error) { return c.f.Write(b) }
-func (c *fdConn) Close() error                { return c.f.Close() }
+
+// Close closes the socket; one the event loop holds unwrapped (an accepted
+// client, see loopClient) is closed raw.
+func (c *fdConn) Close() error {
+	if c.f == nil {
+		if e := rawClose(c.fd); e != 0 {
+			return os.NewSyscallError("close", e)
+		}
+		return nil
+	}
+	return c.f.Close()
+}
+
+// control runs fn on the descriptor: through the RawConn once wrapped, else
+// directly (the event loop's goroutine owns an unwrapped socket).
+func (c *fdConn) control(fn func(fd uintptr)) error {
+	switch {
+	case c.rc != nil:
+		return c.rc.Control(fn)
+	case c.f != nil:
+		return os.ErrClosed // a wrap that failed closed it
+	}
+	fn(uintptr(c.fd))
+	return nil
+}
 
 // LocalAddr asks the kernel (getsockname): nothing on the flow path needs it.
 func (c *fdConn) LocalAddr() net.Addr {
 	var a net.Addr
-	_ = c.rc.Control(func(fd uintptr) {
+	_ = c.control(func(fd uintptr) {
 		sa, err := syscall.Getsockname(int(fd))
 		if err != nil {
 			return
@@ -226,9 +250,30 @@ func (c *fdConn) LocalAddr() net.Addr {
 // RemoteAddr is the target's address.
 func (c *fdConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.ap) }
 
-func (c *fdConn) SetDeadline(t time.Time) error      { return c.f.SetDeadline(t) }
-func (c *fdConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
-func (c *fdConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
+func (c *fdConn) SetDeadline(t time.Time) error {
+	if c.f == nil {
+		return errUnwrapped
+	}
+	return c.f.SetDeadline(t)
+}
+
+func (c *fdConn) SetReadDeadline(t time.Time) error {
+	if c.f == nil {
+		return errUnwrapped
+	}
+	return c.f.SetReadDeadline(t)
+}
+
+func (c *fdConn) SetWriteDeadline(t time.Time) error {
+	if c.f == nil {
+		return errUnwrapped
+	}
+	return c.f.SetWriteDeadline(t)
+}
+
+// errUnwrapped: deadlines need the netpoller, which an event-loop socket
+// has not entered.
+var errUnwrapped = errors.New("l4: socket is in the event loop")
 
 // SyscallConn gives the descriptor for raw reads and splice.
 func (c *fdConn) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
@@ -236,7 +281,7 @@ func (c *fdConn) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
 // CloseWrite sends FIN (shutdown SHUT_WR); reads go on.
 func (c *fdConn) CloseWrite() error {
 	var serr error
-	if err := c.rc.Control(func(fd uintptr) { serr = syscall.Shutdown(int(fd), syscall.SHUT_WR) }); err != nil {
+	if err := c.control(func(fd uintptr) { serr = syscall.Shutdown(int(fd), syscall.SHUT_WR) }); err != nil {
 		return err
 	}
 	return os.NewSyscallError("shutdown", serr)
@@ -250,7 +295,7 @@ func (c *fdConn) SetLinger(sec int) error {
 		l.Onoff, l.Linger = 1, int32(sec)
 	}
 	var serr error
-	if err := c.rc.Control(func(fd uintptr) { serr = syscall.SetsockoptLinger(int(fd), syscall.SOL_SOCKET, syscall.SO_LINGER, &l) }); err != nil {
+	if err := c.control(func(fd uintptr) { serr = syscall.SetsockoptLinger(int(fd), syscall.SOL_SOCKET, syscall.SO_LINGER, &l) }); err != nil {
 		return err
 	}
 	return os.NewSyscallError("setsockopt", serr)

@@ -102,9 +102,11 @@ type evloop struct {
 	fins, finsPrev []*flow
 
 	mu     sync.Mutex
-	fds    []*flow // by descriptor: each flow under its client's and its target's
-	count  int     // flows in fds
-	closed bool    // the loop has ended; add refuses
+	fds    []*flow     // by descriptor: each flow under its client's and its target's
+	afds   []*acceptor // by descriptor: the listening sockets this loop accepts on
+	accs   []*acceptor // the same, as a list
+	count  int         // flows in fds
+	closed bool        // the loop has ended; add refuses
 	now    time.Time
 
 	qmu     sync.Mutex // guards killq and wclosed
@@ -324,6 +326,11 @@ func (f *flow) header() ([]byte, error) {
 func (l *evloop) add(f *flow) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.addLocked(f)
+}
+
+// addLocked is add with l.mu held (the loop's own accepts).
+func (l *evloop) addLocked(f *flow) bool {
 	if l.closed {
 		return false
 	}
@@ -451,6 +458,9 @@ func (l *evloop) run() {
 			// goroutines (add refuses).
 			l.p.log.Error("l4: event loop", "listener", l.p.cfg.Load().Listener, "err", err)
 			l.closed = true
+			for len(l.accs) > 0 {
+				l.dropAcceptor(l.accs[0], true)
+			}
 			for fd, f := range l.fds {
 				if f != nil && fd == f.cfd {
 					l.abort(f, ReasonError, err)
@@ -458,10 +468,16 @@ func (l *evloop) run() {
 			}
 		}
 		l.drainKills()
+		l.checkAcceptors()
 		l.checkDialing()
 		l.flushFINs()
 		end := l.closed || l.count == 0 && l.p.ctx.Err() != nil
 		l.closed = l.closed || end
+		if end {
+			for len(l.accs) > 0 {
+				l.dropAcceptor(l.accs[0], false)
+			}
+		}
 		l.mu.Unlock()
 		if end {
 			l.qmu.Lock()
@@ -481,6 +497,12 @@ func (l *evloop) event(ev syscall.EpollEvent) {
 		var b [8]byte
 		_, _ = syscall.Read(l.wfd, b[:])
 		return
+	}
+	if fd >= 0 && fd < len(l.afds) {
+		if a := l.afds[fd]; a != nil {
+			l.accept(a)
+			return
+		}
 	}
 	if fd < 0 || fd >= len(l.fds) {
 		return
@@ -586,8 +608,15 @@ func (l *evloop) connectFailed(f *flow, err error) {
 	dead := f.dead.Load()
 	f.mu.Unlock()
 	t, key := f.lt, f.key
-	if dead {
+	var werr error
+	if !dead {
+		werr = f.clientToGo()
+	}
+	if dead || werr != nil {
 		// Killed while connecting: the kill left the client to the loop.
+		if werr != nil {
+			f.kill(ReasonError, werr)
+		}
 		reset(f.client)
 		t.Release()
 		f.end()
@@ -805,6 +834,9 @@ func (p *Proxy) handOff(f *flow, d *direction, pending []byte, bulk bool) {
 	tc := f.tsock
 	t := f.lt
 	err := tc.wrap(f.rec.Target)
+	if err == nil {
+		err = f.clientToGo()
+	}
 	f.mu.Lock()
 	f.ev = nil
 	dead := f.dead.Load()

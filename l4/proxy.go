@@ -119,6 +119,9 @@ type Proxy struct {
 	flows     map[*flow]struct{}
 	watched   map[*runtime.Target]struct{}
 	closing   bool
+	// stopping mirrors closing for the event loops, which drop their
+	// listening sockets (acceptor) when they see it.
+	stopping atomic.Bool
 }
 
 // NewProxy compiles cfg. counters may be nil (the Proxy keeps its own) or
@@ -290,7 +293,8 @@ func (p *Proxy) Synced() bool {
 // ErrProxyClosed) or a permanent accept error. The accept loop only
 // accepts: PROXY headers, TLS handshakes, the pick and the connect run on
 // the flow's goroutine. Wrap ln with NewProxyProtocolListener to take
-// client addresses from a load balancer in front.
+// client addresses from a load balancer in front. A DirectListener is
+// accepted on by the event loops themselves (accept.go).
 func (p *Proxy) Serve(ln net.Listener) error {
 	p.mu.Lock()
 	if p.closing {
@@ -305,6 +309,14 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		delete(p.listeners, ln)
 		p.mu.Unlock()
 	}()
+	if dl, ok := ln.(DirectListener); ok {
+		return p.serveDirect(dl)
+	}
+	return p.acceptLoop(ln)
+}
+
+// acceptLoop accepts on ln until it fails for good (Serve).
+func (p *Proxy) acceptLoop(ln net.Listener) error {
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()
@@ -395,10 +407,12 @@ func (p *Proxy) watchDrain(t *runtime.Target) {
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	p.closing = true
+	p.stopping.Store(true)
 	for ln := range p.listeners {
 		_ = ln.Close()
 	}
 	p.mu.Unlock()
+	p.wakeLoops() // they stop accepting
 	poll := time.Millisecond
 	t := time.NewTimer(poll)
 	defer t.Stop()
@@ -422,6 +436,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 func (p *Proxy) Close() error {
 	p.mu.Lock()
 	p.closing = true
+	p.stopping.Store(true)
 	for ln := range p.listeners {
 		_ = ln.Close()
 	}

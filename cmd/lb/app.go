@@ -857,7 +857,15 @@ func (a *app) updateLocked(ll *liveListener, lc config.Listener, s *snapshot, ke
 // serveLocked starts a server for lc (an l7 server or an l4 proxy, as its
 // protocol says) on ll's socket, with s's router or forwarding config.
 func (a *app) serveLocked(ll *liveListener, lc config.Listener, s *snapshot, key string) error {
-	var ln net.Listener = ll.sock.Handoff()
+	var ln net.Listener
+	if _, ok := s.l4[key]; ok && lc.ProxyProtocol == nil && ll.store == nil {
+		// A plain TCP listener: l4's event loops accept on the socket
+		// themselves (no accept goroutine, and the client socket stays out
+		// of Go's netpoller while its flow runs in a loop).
+		ln = ll.sock.Direct()
+	} else {
+		ln = ll.sock.Handoff()
+	}
 	if pp := lc.ProxyProtocol; pp != nil {
 		// Only trusted peers may (and must) send a PROXY header; the
 		// header is read off the accept loop, so a silent peer stalls nothing.
