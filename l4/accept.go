@@ -60,6 +60,9 @@ type acceptor struct {
 	dl    DirectListener
 	fd    int            // the duplicate; -1 once closed
 	local netip.AddrPort // the bound address; invalid when it is a wildcard
+	// nodelay: TCP_NODELAY is set on the listening socket, and Linux
+	// copies it to every accepted one (one setsockopt per connection less).
+	nodelay bool
 	// stop: the Proxy stopped serving dl; the loop drops the acceptor.
 	stop atomic.Bool
 	// paused: out of the epoll set after EMFILE and friends, until resume.
@@ -85,6 +88,7 @@ func (p *Proxy) serveDirect(dl DirectListener) error {
 			break
 		}
 		a := &acceptor{dl: dl, fd: fd, local: local}
+		a.nodelay = rawSetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1) == 0
 		if err := l.addAcceptor(a); err != nil {
 			_ = rawClose(fd)
 			p.log.Warn("l4: listening socket for the event loop; accepting in Go", "listener", p.cfg.Load().Listener, "err", err)
@@ -256,8 +260,10 @@ func (l *evloop) startFlow(a *acceptor, cfd int, rsa *syscall.RawSockaddrAny) {
 	p := l.p
 	cc := a.dl.Counter()
 	cc.ConnOpened()
-	// Go's net sets TCP_NODELAY on accepted connections; so does HAProxy.
-	_ = rawSetsockoptInt(cfd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	if !a.nodelay {
+		// Go's net sets TCP_NODELAY on accepted connections; so does HAProxy.
+		_ = rawSetsockoptInt(cfd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+	}
 	c := &loopClient{cc: cc}
 	c.fd, c.ap = cfd, sockaddrAddrPort(rsa)
 	p.conns.Add(1)
