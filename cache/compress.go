@@ -261,6 +261,7 @@ func Compress(e *Entry, enc Encoding) (*Entry, error) {
 	c := *e
 	c.key = nil
 	c.Body = slices.Clip(body)
+	c.file = nil // Store.Set files the encoded body
 	c.Encoding = enc
 	hdr := make([]Field, 0, len(e.Header)+2)
 	varyDone := false

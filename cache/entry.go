@@ -72,6 +72,8 @@ type Entry struct {
 	Body   []byte
 	// Encoding is the content coding of Body.
 	Encoding Encoding
+	// file holds a copy of a large Body for sendfile (see BodyFile).
+	file *BodyFile
 
 	// etag and lastModified are the origin's validators, used to
 	// revalidate; a compressed variant keeps the origin's strong ETag here
@@ -275,6 +277,7 @@ func (e *Entry) Refresh(p *TTLPolicy, notModified []Field, requestTime, response
 		Status:       e.Status,
 		Header:       merged,
 		Body:         e.Body,
+		file:         e.file,
 		Encoding:     e.Encoding,
 		etag:         e.etag,
 		lastModified: e.lastModified,
@@ -311,7 +314,8 @@ func (e *Entry) complete() bool {
 }
 
 // size is the entry's cost in bytes without its key: header, body and a
-// fixed overhead for the structs, so that max_size bounds real memory.
+// fixed overhead for the structs, so that max_size bounds real memory
+// (Store.Set adds the BodyFile's copy).
 func (e *Entry) size() int64 {
 	const overhead = 256 // Entry, slice headers and the store's bookkeeping
 	const perField = 32  // two string headers

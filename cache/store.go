@@ -182,6 +182,14 @@ func (s *Store) Set(key []byte, e *Entry) bool {
 	if s.invalidatedSince(key, e.requestTime) {
 		return false
 	}
+	if e.file == nil {
+		e.file = newBodyFile(e.Body)
+	}
+	if e.file != nil {
+		// The body is in memory twice: max_size counts both copies
+		// (max_object_size the object once).
+		cost += int64(len(e.Body))
+	}
 	e.key = bytes.Clone(key)
 	e.cost = cost
 	e.seq = s.seq.Add(1)

@@ -1,7 +1,9 @@
 package edge
 
 import (
+	"crypto/tls"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,7 +62,7 @@ func (r *request) writeEntryStatus(e *cache.Entry, status int) {
 	if status != 0 {
 		code = status
 		rs.SetStatusCode(code)
-		setCachedBody(rs, e.Body)
+		setCachedBody(rs, e.Body, e.File(), 0, r.ctx.Conn(), !r.v.head)
 		r.status = code
 		return
 	}
@@ -78,7 +80,7 @@ func (r *request) writeEntryStatus(e *cache.Entry, status int) {
 			case 206:
 				rs.Header.SetBytesV("Content-Range", cache.AppendContentRange(r.scratch[:0], rr, size))
 				rs.SetStatusCode(206)
-				setCachedBody(rs, e.Body[rr.Start:rr.End+1])
+				setCachedBody(rs, e.Body[rr.Start:rr.End+1], e.File(), rr.Start, r.ctx.Conn(), !r.v.head)
 				r.status = 206
 				return
 			case 416:
@@ -94,7 +96,7 @@ func (r *request) writeEntryStatus(e *cache.Entry, status int) {
 		}
 	}
 	rs.SetStatusCode(code)
-	setCachedBody(rs, e.Body)
+	setCachedBody(rs, e.Body, e.File(), 0, r.ctx.Conn(), !r.v.head)
 	r.status = code
 }
 
@@ -109,28 +111,45 @@ func (r *request) writeEntryStatus(e *cache.Entry, status int) {
 const streamBodyOver = 16 << 10
 
 // setCachedBody sets b (a cached entry's body or a range of it, immutable)
-// as the response body without copying it.
-func setCachedBody(rs *fasthttp.Response, b []byte) {
+// as the response body without copying it. f, when not nil, holds the
+// entry's body with b starting at offset off; when the body will be sent
+// (send: not HEAD) to a plain TCP viewer connection c, it goes from f by
+// sendfile (prepareSendfile).
+func setCachedBody(rs *fasthttp.Response, b []byte, f *cache.BodyFile, off int64, c net.Conn, send bool) {
 	if len(b) <= streamBodyOver {
 		rs.SetBodyRaw(b)
 		return
 	}
-	c := cachedBodies.Get().(*cachedBody)
-	c.b = b
-	rs.SetBodyStream(c, len(b))
+	cb := cachedBodies.Get().(*cachedBody)
+	cb.b, cb.file, cb.off = b, f, off
+	if f != nil && send {
+		cb.prepareSendfile(rs, c)
+	}
+	rs.SetBodyStream(cb, len(b))
 }
 
 // cachedBody streams a cached body to fasthttp. Its WriteTo hands the whole
 // remainder to fasthttp's buffered writer in one Write, which fills the
 // buffer behind the header, flushes it, and writes the rest straight to the
 // connection: two writes, no copy beyond the buffer's (TestCachedBodyWriteShape).
-// More writes — the rest in pieces of whole TCP segments — made the rare
-// stalls rarer at partial load but cost ~40 % more CPU per hit at
-// saturation (docs/edge.md, "At partial load"). fasthttp closes it after
-// the response is written (or dropped), which returns it to the pool.
-type cachedBody struct{ b []byte }
+// With a body file and a plain TCP connection the header is flushed alone
+// and the whole body goes by sendfile (prepareSendfile). More writes — the rest
+// in pieces of whole TCP segments — made the rare stalls rarer at partial load
+// but cost ~40 % more CPU per hit at saturation (docs/edge.md, "At partial
+// load"). fasthttp closes it after the response is written (or dropped),
+// which returns it to the pool.
+type cachedBody struct {
+	b    []byte
+	file *cache.BodyFile
+	off  int64 // b's offset in file
+	send sendState
+}
 
-var cachedBodies = sync.Pool{New: func() any { return new(cachedBody) }}
+var cachedBodies = sync.Pool{New: func() any {
+	c := new(cachedBody)
+	c.send.init()
+	return c
+}}
 
 func (c *cachedBody) Read(p []byte) (int, error) {
 	if len(c.b) == 0 {
@@ -138,6 +157,7 @@ func (c *cachedBody) Read(p []byte) (int, error) {
 	}
 	n := copy(p, c.b)
 	c.b = c.b[n:]
+	c.off += int64(n)
 	return n, nil
 }
 
@@ -145,14 +165,39 @@ func (c *cachedBody) Read(p []byte) (int, error) {
 func (c *cachedBody) SupportsBodyWriteTo() bool { return true }
 
 func (c *cachedBody) WriteTo(w io.Writer) (int64, error) {
+	if c.file != nil {
+		if n, ok, err := c.sendfile(w); ok {
+			return n, err
+		}
+	}
 	n, err := w.Write(c.b)
 	c.b = c.b[n:]
 	return int64(n), err
 }
 
 func (c *cachedBody) Close() error {
-	c.b = nil
+	c.send.reset()
+	c.b, c.file = nil, nil
 	cachedBodies.Put(c)
+	return nil
+}
+
+// viewerTCPConn unwraps c down to its *net.TCPConn; nil when a layer on
+// the way is TLS (its bytes must be encrypted, not sent from a file) or
+// does not unwrap.
+func viewerTCPConn(c net.Conn) *net.TCPConn {
+	for range 8 {
+		switch t := c.(type) {
+		case *net.TCPConn:
+			return t
+		case interface{ ConnectionState() tls.ConnectionState }:
+			return nil
+		case interface{ NetConn() net.Conn }:
+			c = t.NetConn()
+		default:
+			return nil
+		}
+	}
 	return nil
 }
 

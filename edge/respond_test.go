@@ -32,7 +32,7 @@ func TestCachedBodyWriteShape(t *testing.T) {
 	var rs fasthttp.Response
 	rs.Header.Set("Content-Type", "application/octet-stream")
 	rs.Header.Set("X-Cache", "Hit from edge")
-	setCachedBody(&rs, body)
+	setCachedBody(&rs, body, nil, 0, nil, true)
 	if !rs.IsBodyStream() {
 		t.Fatal("a 256 KiB cached body is not streamed")
 	}
