@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"net"
@@ -124,5 +125,51 @@ func TestProxiedRequestAllocatesNothing(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(500, run); allocs != 0 {
 		t.Fatalf("a proxied request allocates %.1f times", allocs)
+	}
+}
+
+// browserHeaders is a header block as a desktop browser sends it (~0.6 KiB).
+var browserHeaders = []byte("Host: www.example.com\r\n" +
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n" +
+	"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n" +
+	"Accept-Language: en-US,en;q=0.5\r\n" +
+	"Accept-Encoding: gzip, deflate, br, zstd\r\n" +
+	"Referer: https://www.example.com/articles/2026/11/some-long-article-title\r\n" +
+	"Cookie: session=0123456789abcdef0123456789abcdef; prefs=dark; _ga=GA1.2.123456789.1700000000\r\n" +
+	"Upgrade-Insecure-Requests: 1\r\n" +
+	"Sec-Fetch-Dest: document\r\n" +
+	"Sec-Fetch-Mode: navigate\r\n" +
+	"Sec-Fetch-Site: same-origin\r\n" +
+	"Sec-Fetch-User: ?1\r\n" +
+	"Priority: u=0, i\r\n")
+
+// BenchmarkHeaderScans measures the scans every request's header block
+// goes through on the forward path (X-Forwarded-For lookup, hop-by-hop
+// check) on a browser-sized block.
+func BenchmarkHeaderScans(b *testing.B) {
+	v := RequestView{RawHeaders: browserHeaders}
+	b.ReportAllocs()
+	for b.Loop() {
+		if v.Header("X-Forwarded-For", func([]byte) bool { return true }) || rawHasHopByHop(browserHeaders) {
+			b.Fatal("found")
+		}
+	}
+}
+
+// BenchmarkClassify measures the desync classification of a browser-sized
+// request (every request goes through it before routing).
+func BenchmarkClassify(b *testing.B) {
+	var h fasthttp.RequestHeader
+	req := append([]byte("GET /articles/2026/11/some-long-article-title?utm_source=x HTTP/1.1\r\n"), browserHeaders...)
+	req = append(req, "\r\n"...)
+	if err := h.Read(bufio.NewReader(bytes.NewReader(req))); err != nil {
+		b.Fatal(err)
+	}
+	raw, uri := h.RawHeaders(), h.RequestURI()
+	b.ReportAllocs()
+	for b.Loop() {
+		if v := classify(&h, raw, uri); v.class != classCompliant {
+			b.Fatal(v.reason)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,6 +161,62 @@ func TestClassifyReasons(t *testing.T) {
 		v := classify(&h.RequestHeader, h.RawHeaders(), h.RequestURI())
 		if v.class.String() != c.class || v.reason != c.reason {
 			t.Errorf("%q: %s/%s, want %s/%s", c.req, v.class, v.reason, c.class, c.reason)
+		}
+	}
+}
+
+// TestValueBitsMatchesBytewise checks valueBits' eight-at-a-time test
+// against the byte-by-byte table: every byte value at every position of
+// a word and in the tail, in values of several lengths.
+func TestValueBitsMatchesBytewise(t *testing.T) {
+	want := func(b []byte) uint8 {
+		var m uint8
+		for _, c := range b {
+			m |= valueByte[c]
+		}
+		return m
+	}
+	for _, n := range []int{1, 7, 8, 9, 16, 23} {
+		for pos := range n {
+			for c := range 256 {
+				b := []byte(strings.Repeat("a", n))
+				b[pos] = byte(c)
+				if got, w := valueBits(b), want(b); got != w {
+					t.Fatalf("valueBits(%q) = %b, want %b", b, got, w)
+				}
+			}
+		}
+	}
+	for _, s := range []string{"", "text/html", "a\tb", "caf\xc3\xa9", "x\x7fy", "12345678\r", "abcdefgh\x00"} {
+		if got, w := valueBits([]byte(s)), want([]byte(s)); got != w {
+			t.Errorf("valueBits(%q) = %b, want %b", s, got, w)
+		}
+	}
+}
+
+// TestHeaderNameChecks checks the table token test and suspiciousName's
+// early exits against their plain definitions.
+func TestHeaderNameChecks(t *testing.T) {
+	for c := range 256 {
+		if got := allTokenChars([]byte{byte(c)}); got != isTokenChar(byte(c)) {
+			t.Errorf("allTokenChars(%q) = %v", byte(c), got)
+		}
+	}
+	plain := func(name string) bool {
+		var letters []byte
+		for _, c := range []byte(strings.ToLower(name)) {
+			if c >= 'a' && c <= 'z' {
+				letters = append(letters, c)
+			}
+		}
+		s := string(letters)
+		return len(letters) <= 24 && (s == "transferencoding" || s == "contentlength")
+	}
+	for _, n := range []string{"Transfer_Encoding", "Content-Length\x01", "content length", "-Content-Length", "1Transfer-Encoding",
+		"Host", "Accept-Encoding", "Content-Type", "Transfer-Encodingx", "CONTENT_LENGTH", "Xcontent-length", "T-r-a-n-s-f-e-r-E-n-c-o-d-i-n-g",
+		"Content-Lengt", "contentlengt", ""} {
+		if got, w := suspiciousName([]byte(n)), plain(n); got != w {
+			t.Errorf("suspiciousName(%q) = %v, want %v", n, got, w)
 		}
 	}
 }

@@ -21,11 +21,26 @@ var hopByHop = [...]string{
 const maxXFFAddresses = 30
 
 // isHopByHop reports whether name is one of hopByHop (any case).
+// It runs on every field name of every response (and of requests that
+// carry one), so the name's length picks the candidates to compare
+// instead of a pass over the whole list; TestIsHopByHopMatchesList keeps
+// the cases and hopByHop in step.
 func isHopByHop(name []byte) bool {
-	for _, n := range hopByHop {
-		if len(n) == len(name) && equalFold(name, n) {
-			return true
-		}
+	switch len(name) {
+	case 2:
+		return equalFold(name, "TE")
+	case 7:
+		return equalFold(name, "Upgrade") || equalFold(name, "Trailer")
+	case 10:
+		return equalFold(name, "Connection") || equalFold(name, "Keep-Alive")
+	case 16:
+		return equalFold(name, "Proxy-Connection")
+	case 17:
+		return equalFold(name, "Transfer-Encoding")
+	case 18:
+		return equalFold(name, "Proxy-Authenticate")
+	case 19:
+		return equalFold(name, "Proxy-Authorization")
 	}
 	return false
 }

@@ -206,3 +206,37 @@ func TestHopByHopPresence(t *testing.T) {
 		t.Fatal("Keep-Alive missed")
 	}
 }
+
+// TestIsHopByHopMatchesList checks isHopByHop's length switch against the
+// hopByHop list it stands for: every listed name in any case, and names of
+// the same lengths that are not listed.
+func TestIsHopByHopMatchesList(t *testing.T) {
+	for _, n := range hopByHop {
+		for _, v := range []string{n, strings.ToLower(n), strings.ToUpper(n)} {
+			if !isHopByHop([]byte(v)) {
+				t.Errorf("isHopByHop(%q) = false", v)
+			}
+		}
+	}
+	for _, v := range []string{"", "T", "TF", "Accept", "Upgrader", "Trailers", "Connectio", "Connectiom", "Keep-Alivf",
+		"Proxy-Connectiom", "Transfer-Encodinf", "Proxy-Authenticatf", "Proxy-Authorizatiom", "Content-Length", "X-Upgrade"} {
+		if isHopByHop([]byte(v)) {
+			t.Errorf("isHopByHop(%q) = true", v)
+		}
+	}
+}
+
+// TestHeaderScans checks the header-block scans against the plain
+// definitions: the first CRLF (not a bare CR or LF), the first byte.
+func TestHeaderScans(t *testing.T) {
+	for _, s := range []string{"", "\r", "\n", "a\rb\nc\r\n", "\r\r\n", "abc", "a: b\r\nc: d\r\n", strings.Repeat("x", 100) + "\r\n"} {
+		want := strings.Index(s, "\r\n")
+		if got := indexCRLF([]byte(s)); got != want {
+			t.Errorf("indexCRLF(%q) = %d, want %d", s, got, want)
+		}
+		want = strings.IndexByte(s, ':')
+		if got := indexByte([]byte(s), ':'); got != want {
+			t.Errorf("indexByte(%q, ':') = %d, want %d", s, got, want)
+		}
+	}
+}

@@ -51,7 +51,15 @@ type exchange struct {
 	head bool
 }
 
-var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
+// exchangePool keeps exchanges with the body buffer of their target
+// response attached (KeepBodyBuffer): a small body is read into it and
+// handed to the client's response by swap, so each request would
+// otherwise take a buffer from fasthttp's pool and put one back.
+var exchangePool = sync.Pool{New: func() any {
+	x := new(exchange)
+	x.resp.KeepBodyBuffer = true
+	return x
+}}
 
 func acquireExchange() *exchange {
 	x := exchangePool.Get().(*exchange)

@@ -1,6 +1,7 @@
 package l7
 
 import (
+	"bytes"
 	"net/netip"
 )
 
@@ -87,23 +88,28 @@ func (v *RequestView) Header(name string, fn func(value []byte) bool) bool {
 	return false
 }
 
+// indexCRLF and indexByte run several times over every request's header
+// block (rules, X-Forwarded-For, hop-by-hop and desync checks): the
+// bytes package's vector scans, not byte loops, since browsers send
+// blocks of 0.5-2 KiB.
 func indexCRLF(b []byte) int {
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] == '\r' && b[i+1] == '\n' {
-			return i
+	// The first CRLF is the first LF with a CR before it; LF is searched
+	// alone because a one-byte search is the cheapest vector scan.
+	off := 0
+	for {
+		i := bytes.IndexByte(b[off:], '\n')
+		if i < 0 {
+			return -1
 		}
+		i += off
+		if i > 0 && b[i-1] == '\r' {
+			return i - 1
+		}
+		off = i + 1
 	}
-	return -1
 }
 
-func indexByte(b []byte, c byte) int {
-	for i := range b {
-		if b[i] == c {
-			return i
-		}
-	}
-	return -1
-}
+func indexByte(b []byte, c byte) int { return bytes.IndexByte(b, c) }
 
 func trimOWS(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
