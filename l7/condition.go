@@ -243,8 +243,9 @@ func matchHeader(c *condition, v *RequestView) bool {
 		} else {
 			b = nil
 		}
-		k := indexByte(line, ':')
-		if k < 0 || !equalFold(line[:k], c.header) {
+		// As in RequestView.Header: names never hold ':' (compileHeader).
+		k := len(c.header)
+		if len(line) <= k || line[k] != ':' || !equalFold(line[:k], c.header) {
 			continue
 		}
 		val := trimOWS(line[k+1:])

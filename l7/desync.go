@@ -38,6 +38,11 @@ type verdict struct {
 	dropSuspicious bool
 	// longField is set when one header line exceeds maxHeaderLine.
 	longField bool
+	// xff and hopByHop record, from the same pass over the header block,
+	// whether the request carries X-Forwarded-For, and a hop-by-hop field
+	// or Expect (see rawHasHopByHop): the forward path needs both, and a
+	// pass of its own for each costs as much as classify's whole loop.
+	xff, hopByHop bool
 }
 
 // ALB's per-line limits (elb.md §3.5): the request line and each header
@@ -123,12 +128,17 @@ func classify(h *fasthttp.RequestHeader, raw []byte, uri []byte) verdict {
 				v.raise(classSevere, "BadContentLength")
 			}
 		case equalFold(name, "Transfer-Encoding"):
+			v.hopByHop = true
 			nTE++
 			forEachToken(val, func(t []byte) {
 				if equalFold(t, "chunked") {
 					nChunked++
 				}
 			})
+		case equalFold(name, "X-Forwarded-For"):
+			v.xff = true
+		case isHopByHop(name) || equalFold(name, "Expect"):
+			v.hopByHop = true
 		default:
 			if suspiciousName(name) {
 				v.raise(classAmbiguous, "SuspiciousHeader")

@@ -220,3 +220,43 @@ func TestHeaderNameChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestClassifyFieldFacts checks the facts classify records for the
+// forward path against the scans they replace: rawHasHopByHop, and a
+// lookup of X-Forwarded-For by name.
+func TestClassifyFieldFacts(t *testing.T) {
+	for _, raw := range []string{
+		"Host: a\r\nAccept: */*\r\n",
+		"Host: a\r\nkeep-alive: 5\r\n",
+		"Host: a\r\nCONNECTION: close\r\n",
+		"Host: a\r\nExpect: 100-continue\r\n",
+		"Host: a\r\nte: trailers\r\nX: y",
+		"Host: a\r\nX-Upgrade: no\r\nTEX: y\r\n",
+		"Proxy-Authorization: Basic x\r\n",
+		"Host: a\r\nTransfer-Encoding: chunked\r\n",
+		"Host: a\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n",
+		"Host: a\r\nx-forwarded-for: 10.0.0.1\r\nUpgrade: websocket\r\n",
+		"Host: a\r\nX-Forwarded-Forx: 1\r\nX-Forwarded-Fo: 2\r\n",
+		"Host: a\r\n Connection: close\r\n",
+		"Host: a\r\nX-Forwarded-For 1\r\n",
+		string(browserHeaders),
+	} {
+		var h fasthttpHeader
+		v := classify(&h.RequestHeader, []byte(raw), []byte("/"))
+		if want := rawHasHopByHop([]byte(raw)); v.hopByHop != want {
+			t.Errorf("classify(%q).hopByHop = %v, want %v", raw, v.hopByHop, want)
+		}
+		view := RequestView{RawHeaders: []byte(raw)}
+		want := false
+		for _, line := range strings.Split(raw, "\r\n") {
+			name, _, ok := strings.Cut(line, ":")
+			want = want || (ok && strings.EqualFold(name, "X-Forwarded-For"))
+		}
+		if v.xff != want {
+			t.Errorf("classify(%q).xff = %v, want %v", raw, v.xff, want)
+		}
+		if got := view.Header("X-Forwarded-For", func([]byte) bool { return true }); got != want {
+			t.Errorf("Header(%q, X-Forwarded-For) = %v, want %v", raw, got, want)
+		}
+	}
+}

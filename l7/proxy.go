@@ -174,7 +174,7 @@ func (x *exchange) serve() {
 		x.fail(405, ReasonTrace)
 		return
 	}
-	x.hasXFF = v.Header("X-Forwarded-For", func([]byte) bool { return true })
+	x.hasXFF = x.verdict.xff
 	if x.hasXFF && countXFF(v) > maxXFFAddresses {
 		x.fail(463, ReasonTooManyXFF)
 		return
@@ -366,7 +366,7 @@ func (x *exchange) buildRequest(tg *TargetGroup) error {
 	in := &ctx.Request.Header
 	req := &x.req
 	in.CopyTo(&req.Header)
-	if rawHasHopByHop(x.view.RawHeaders) {
+	if x.verdict.hopByHop { // rawHasHopByHop, found by classify
 		stripRequestHopByHop(&req.Header, in.Peek("Connection"))
 		req.Header.Del("Expect") // answered with 100 Continue by the server
 	}
@@ -393,9 +393,13 @@ func (x *exchange) buildRequest(tg *TargetGroup) error {
 
 	switch x.r.xff {
 	case xffAppend:
-		x.xff = appendXFF(x.xff[:0], &x.view, x.r.xffPort)
 		if x.hasXFF {
+			x.xff = appendXFF(x.xff[:0], &x.view, x.r.xffPort)
 			req.Header.Del("X-Forwarded-For")
+		} else {
+			// No field to join: the client alone, without a pass over the
+			// header block.
+			x.xff = appendClient(x.xff[:0], x.view.Client, x.r.xffPort)
 		}
 		req.Header.SetCanonical(hdrXFF, x.xff)
 	case xffRemove:

@@ -67,7 +67,8 @@ type RequestView struct {
 }
 
 // Header calls fn for each value of the header named name (case-insensitive),
-// in order, until fn returns true; it reports whether fn did.
+// in order, until fn returns true; it reports whether fn did. name is a
+// field name: a token, never holding ':'.
 func (v *RequestView) Header(name string, fn func(value []byte) bool) bool {
 	b := v.RawHeaders
 	for len(b) > 0 {
@@ -77,8 +78,10 @@ func (v *RequestView) Header(name string, fn func(value []byte) bool) bool {
 		} else {
 			b = nil
 		}
-		c := indexByte(line, ':')
-		if c < 0 || !equalFold(line[:c], name) {
+		// The field is name's when its first ':' follows name: compared
+		// at that offset, without searching each line for its colon.
+		c := len(name)
+		if len(line) <= c || line[c] != ':' || !equalFold(line[:c], name) {
 			continue
 		}
 		if fn(trimOWS(line[c+1:])) {
