@@ -407,12 +407,25 @@ func escapeBare(b []byte, s string) []byte { return escapeALB(b, s, true) }
 
 func escapeALB(b []byte, s string, space bool) []byte {
 	// Fast path: most fields need no escape and are copied at once. The
-	// scan is one table load per byte.
+	// scan tests eight bytes at a time (user agents and URIs run to
+	// hundreds of bytes), then one table load per byte from the first
+	// word that may hold a byte to escape.
 	tbl := &escQuoted
+	lt := uint64(' ') * ones8 // bytes below this are escaped
 	if space {
 		tbl = &escBare
+		lt = uint64(' '+1) * ones8
 	}
 	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte below lt, with its high bit set, or equal to '"', '\\'
+		// or DEL.
+		if ((w-lt)&^w|w|zeroByte(w^'"'*ones8)|zeroByte(w^'\\'*ones8)|zeroByte(w^0x7f*ones8))&highs8 != 0 {
+			break
+		}
+	}
 	for i < len(s) && !tbl[s[i]] {
 		i++
 	}
@@ -433,6 +446,15 @@ func escapeALB(b []byte, s string, space bool) []byte {
 	}
 	return b
 }
+
+const (
+	ones8  = 0x0101010101010101
+	highs8 = 0x8080808080808080
+)
+
+// zeroByte has the high bit of a byte set (and maybe of bytes above it)
+// when some byte of w is zero; it is zero when none is.
+func zeroByte(w uint64) uint64 { return (w - ones8) &^ w }
 
 // escQuoted and escBare mark the bytes escapeALB escapes: '"', '\',
 // control and non-ASCII bytes, and for bare fields the space too.

@@ -283,7 +283,16 @@ func TestEscapeALBEveryByte(t *testing.T) {
 		return string(b)
 	}
 	for c := 0; c < 256; c++ {
-		for _, s := range []string{string([]byte{byte(c)}), "ab" + string([]byte{byte(c)}) + "cd" + string([]byte{byte(c)})} {
+		cases := []string{string([]byte{byte(c)}), "ab" + string([]byte{byte(c)}) + "cd" + string([]byte{byte(c)})}
+		// Every position of fields long enough for the eight-byte scan.
+		for _, n := range []int{8, 9, 16, 17, 24} {
+			for pos := range n {
+				b := []byte(strings.Repeat("Mozilla/", 3)[:n])
+				b[pos] = byte(c)
+				cases = append(cases, string(b))
+			}
+		}
+		for _, s := range cases {
 			for _, space := range []bool{false, true} {
 				if got, want := string(escapeALB(nil, s, space)), ref(s, space); got != want {
 					t.Fatalf("escapeALB(%q, space=%v) = %q, want %q", s, space, got, want)
