@@ -13,6 +13,9 @@
 #        RATE= (req/s): pace every connection to CONNS*1000/RATE ms between
 #        requests (the shared harness's paced.lua) to compare CPU and p99 at
 #        about equal load instead of at saturation
+#        HDRS=browser: wrk sends a desktop browser's request header block
+#        (13 fields, ~0.6 KiB, as l7's BenchmarkHeaderScans) instead of the
+#        Host line alone, so header handling costs what it costs in traffic
 #
 # The proxy runs alone on CPU 1 (GOMAXPROCS=1 / one thread), wrk and the
 # fasthttp origins on CPU 0. Proxy CPU is utime+stime from /proc/PID/stat
@@ -30,6 +33,16 @@ if [ -n "${RATE:-}" ]; then
   d=$((CONNS * 1000 / RATE)); [ "$d" -ge 1 ] || d=1
   export WRK_DELAY_MS=$d WRK_REPORT_LUA=$SHARED/conf/report.lua
   WRK_LUA=$SHARED/conf/paced.lua
+fi
+WRK_H=()
+if [ "${HDRS:-}" = browser ]; then
+  WRK_H=(-H "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    -H "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+    -H "Accept-Language: en-US,en;q=0.5" -H "Accept-Encoding: gzip, deflate, br, zstd"
+    -H "Referer: https://www.example.com/articles/2026/11/some-long-article-title"
+    -H "Cookie: session=0123456789abcdef0123456789abcdef; prefs=dark; _ga=GA1.2.123456789.1700000000"
+    -H "Upgrade-Insecure-Requests: 1" -H "Sec-Fetch-Dest: document" -H "Sec-Fetch-Mode: navigate"
+    -H "Sec-Fetch-Site: same-origin" -H "Sec-Fetch-User: ?1" -H "Priority: u=0, i")
 fi
 [ $# -ge 1 ] || { echo "usage: lb-ab.sh SYSTEM..." >&2; exit 2; }
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin"
@@ -96,10 +109,10 @@ for r in $(seq "$ROUNDS"); do
   for sys in "$@"; do
     start_sys "$sys"
     url=http://127.0.0.1:$PORT/$PATH_
-    timeout $((WARMUP + 20)) taskset -c 0 wrk -t2 -c"$CONNS" -d"${WARMUP}s" -s "$WRK_LUA" "$url" >/dev/null 2>&1 || true
+    timeout $((WARMUP + 20)) taskset -c 0 wrk -t2 -c"$CONNS" -d"${WARMUP}s" "${WRK_H[@]}" -s "$WRK_LUA" "$url" >/dev/null 2>&1 || true
     t0=$(ticks "$SUT")
     out=$(timeout $((DURATION + 20)) taskset -c 0 wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency \
-      -s "$WRK_LUA" "$url" 2>&1 || true)
+      "${WRK_H[@]}" -s "$WRK_LUA" "$url" 2>&1 || true)
     t1=$(ticks "$SUT")
     rss=$(awk '/^VmRSS:/{print $2}' "/proc/$SUT/status")
     w=$(sed -n 's/^WRKJSON //p' <<<"$out")
@@ -118,7 +131,7 @@ for r in $(seq "$ROUNDS"); do
     sleep 0.3
   done
 done
-echo "# system rounds: median req/s, median req/CPU-s, median p50 ms, median p99 ms, median CPU %, errors, RSS MiB (path $PATH_, -c$CONNS, ${DURATION}s${RATE:+, paced to $RATE req/s})"
+echo "# system rounds: median req/s, median req/CPU-s, median p50 ms, median p99 ms, median CPU %, errors, RSS MiB (path $PATH_, -c$CONNS, ${DURATION}s${RATE:+, paced to $RATE req/s}${HDRS:+, headers $HDRS})"
 awk '{k=$1; n[k]++; rps[k,n[k]]=$3; cps[k,n[k]]=$4; p50[k,n[k]]=$5; p99[k,n[k]]=$6; cpu[k,n[k]]=$7; err[k]+=$8; rss[k]=$9; if (!(k in seen)) {seen[k]=1; order[++m]=k}}
   function med(a, k, c,   i, j, t, v) { for (i=1;i<=c;i++) v[i]=a[k,i]; for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j]<v[i]) {t=v[i]; v[i]=v[j]; v[j]=t}; return (c%2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2 }
   END { f=order[1]
