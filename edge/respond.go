@@ -123,7 +123,7 @@ func setCachedBody(rs *fasthttp.Response, b []byte, f *cache.BodyFile, off int64
 	cb := cachedBodies.Get().(*cachedBody)
 	cb.b, cb.file, cb.off = b, f, off
 	if f != nil && send {
-		cb.prepareSendfile(rs, c)
+		cb.prepareSendfile(c)
 	}
 	rs.SetBodyStream(cb, len(b))
 }
@@ -132,8 +132,8 @@ func setCachedBody(rs *fasthttp.Response, b []byte, f *cache.BodyFile, off int64
 // remainder to fasthttp's buffered writer in one Write, which fills the
 // buffer behind the header, flushes it, and writes the rest straight to the
 // connection: two writes, no copy beyond the buffer's (TestCachedBodyWriteShape).
-// With a body file and a plain TCP connection the header is flushed alone
-// and the whole body goes by sendfile (prepareSendfile). More writes — the rest
+// With a body file and a plain TCP connection the first write is the same
+// and most of the rest goes by sendfile (prepareSendfile, sendLeadIn). More writes — the rest
 // in pieces of whole TCP segments — made the rare stalls rarer at partial load
 // but cost ~40 % more CPU per hit at saturation (docs/edge.md, "At partial
 // load"). fasthttp closes it after the response is written (or dropped),

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,15 +29,14 @@ type sendState struct {
 func (s *sendState) init() { s.step = s.sendStep }
 
 // prepareSendfile readies c to be sent from its body file to the plain TCP
-// viewer connection conn, as NGINX sends cache hits: fasthttp flushes the
-// header as soon as it is written (ImmediateHeaderFlush) and the body
-// follows by sendfile(2), so the edge copies none of it (the copy was ~45 %
-// of its CPU on 256 KiB hits). Nothing changes when conn is TLS or not a
-// TCP socket. NGINX also corks the socket around the two (TCP_CORK, for
-// full segments); measured here, a cork cost ~40 % more CPU per hit (the
-// uncork's push runs the loopback receive inline) while the header's own
-// small segment costs the edge next to nothing (bench/RESULTS.md, session 4).
-func (c *cachedBody) prepareSendfile(rs *fasthttp.Response, conn net.Conn) {
+// viewer connection conn, as NGINX sends cache hits: the body goes by
+// sendfile(2), so the edge copies almost none of it (the copy was ~45 % of
+// its CPU on 256 KiB hits). Nothing changes when conn is TLS or not a TCP
+// socket, or when the body is too short to be worth it (sendLeadIn).
+func (c *cachedBody) prepareSendfile(conn net.Conn) {
+	if len(c.b) <= 2*sendLeadIn {
+		return
+	}
 	tc := viewerTCPConn(conn)
 	if tc == nil {
 		return
@@ -48,27 +46,44 @@ func (c *cachedBody) prepareSendfile(rs *fasthttp.Response, conn net.Conn) {
 		return
 	}
 	c.send.rc = rc
-	rs.ImmediateHeaderFlush = true
 }
+
+// sendLeadIn is how much of the body goes through fasthttp's buffered writer
+// before the sendfile: 2 × the viewer write buffer (l7.ApplyServerLimits,
+// TestViewerWriteBufferSize) + 1. bufio.Writer fills its buffer behind the
+// header, flushes it (the same first write as without sendfile: header and
+// the body's first bytes in one segment, the shape chosen for the tail at
+// partial load, see cachedBody) and, the rest being more than a buffer,
+// writes the rest straight to the socket — leaving the buffer empty, so the
+// sendfile that follows cannot overtake buffered bytes. Measured against
+// flushing the header alone (fasthttp's ImmediateHeaderFlush), which copies
+// nothing: the lone header segment put p99.9 at 16 ms against 3.6 ms at
+// 3.9k req/s; and NGINX's cork around header and sendfile cost ~40 % more
+// CPU per hit here (bench/RESULTS.md, session 4).
+const sendLeadIn = 2*streamBodyOver + 1
 
 func (s *sendState) reset() { s.rc, s.err = nil, nil }
 
-// sendfile writes c's body to the viewer's socket from the body file; ok is
-// false when c was not prepared for it (nothing written then). fasthttp has
-// flushed the header (ImmediateHeaderFlush), so the socket's byte order is
-// header then body.
-func (c *cachedBody) sendfile(io.Writer) (n int64, ok bool, err error) {
+// sendfile writes c's body to the viewer: sendLeadIn bytes through w
+// (fasthttp's buffered writer, which leaves it empty), the rest by sendfile
+// from the body file. ok is false when c was not prepared for it (nothing
+// written then).
+func (c *cachedBody) sendfile(w io.Writer) (n int64, ok bool, err error) {
 	s := &c.send
 	if s.rc == nil {
 		return 0, false, nil
 	}
-	s.src, s.pos, s.rem, s.err = c.file.Fd(), c.off, int64(len(c.b)), nil
+	if _, err := w.Write(c.b[:sendLeadIn]); err != nil {
+		return 0, true, err
+	}
+	c.b = c.b[sendLeadIn:]
+	s.src, s.pos, s.rem, s.err = c.file.Fd(), c.off+sendLeadIn, int64(len(c.b)), nil
 	werr := s.rc.Write(s.step)
 	runtime.KeepAlive(c.file)
 	sent := int64(len(c.b)) - s.rem
 	sentFromFile.Add(sent)
 	c.b = c.b[len(c.b):]
-	return sent, true, errors.Join(werr, s.err)
+	return sendLeadIn + sent, true, errors.Join(werr, s.err)
 }
 
 // sendStep sends from the body file until done, an error, or the socket

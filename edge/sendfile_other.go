@@ -5,8 +5,6 @@ package edge
 import (
 	"io"
 	"net"
-
-	"github.com/valyala/fasthttp"
 )
 
 // sendState: sendfile is Linux-only (cache body files are memfds).
@@ -16,7 +14,7 @@ func (s *sendState) init()  {}
 func (s *sendState) reset() {}
 
 // prepareSendfile does nothing here: cached bodies are copied.
-func (c *cachedBody) prepareSendfile(*fasthttp.Response, net.Conn) {}
+func (c *cachedBody) prepareSendfile(net.Conn) {}
 
 // sendfile is never possible here.
 func (c *cachedBody) sendfile(io.Writer) (int64, bool, error) { return 0, false, nil }
