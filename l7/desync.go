@@ -43,6 +43,8 @@ type verdict struct {
 	// or Expect (see rawHasHopByHop): the forward path needs both, and a
 	// pass of its own for each costs as much as classify's whole loop.
 	xff, hopByHop bool
+	// trace records an X-Amzn-Trace-Id field, for the same reason.
+	trace bool
 }
 
 // ALB's per-line limits (elb.md §3.5): the request line and each header
@@ -137,6 +139,8 @@ func classify(h *fasthttp.RequestHeader, raw []byte, uri []byte) verdict {
 			})
 		case equalFold(name, "X-Forwarded-For"):
 			v.xff = true
+		case equalFold(name, "X-Amzn-Trace-Id"):
+			v.trace = true
 		case isHopByHop(name) || equalFold(name, "Expect"):
 			v.hopByHop = true
 		default:

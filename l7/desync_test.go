@@ -240,6 +240,8 @@ func TestClassifyFieldFacts(t *testing.T) {
 		"Host: a\r\n Connection: close\r\n",
 		"Host: a\r\nX-Forwarded-For 1\r\n",
 		string(browserHeaders),
+		"Host: a\r\nx-amzn-trace-id: Root=1-x\r\n",
+		"Host: a\r\nX-Amzn-Trace-Idx: 1\r\n",
 	} {
 		var h fasthttpHeader
 		v := classify(&h.RequestHeader, []byte(raw), []byte("/"))
@@ -257,6 +259,12 @@ func TestClassifyFieldFacts(t *testing.T) {
 		}
 		if got := view.Header("X-Forwarded-For", func([]byte) bool { return true }); got != want {
 			t.Errorf("Header(%q, X-Forwarded-For) = %v, want %v", raw, got, want)
+		}
+		if want := view.Header("X-Amzn-Trace-Id", func([]byte) bool { return true }); v.trace != want {
+			t.Errorf("classify(%q).trace = %v, want %v", raw, v.trace, want)
+		}
+		if view.Header("Upgrade", func([]byte) bool { return true }) && !v.hopByHop {
+			t.Errorf("classify(%q): an Upgrade field without hopByHop", raw)
 		}
 	}
 }

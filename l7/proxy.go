@@ -260,7 +260,9 @@ func (x *exchange) forward(f *forwardAction, now time.Time) {
 		x.fail(503, ReasonNoTarget)
 		return
 	}
-	if isUpgrade(&ctx.Request.Header) {
+	// An upgrade needs an Upgrade field, which is hop-by-hop: without one
+	// (classify's pass) the header is not searched for it.
+	if x.verdict.hopByHop && isUpgrade(&ctx.Request.Header) {
 		x.websocket(b)
 		return
 	}
@@ -414,7 +416,10 @@ func (x *exchange) buildRequest(tg *TargetGroup) error {
 	}
 	x.port = strconv.AppendUint(x.port[:0], uint64(x.view.ListenerPort), 10)
 	req.Header.SetCanonical(hdrXFPort, x.port)
-	incoming := in.Peek("X-Amzn-Trace-Id")
+	var incoming []byte
+	if x.verdict.trace {
+		incoming = in.Peek("X-Amzn-Trace-Id")
+	}
 	if len(x.view.RawHeaders) > maxTraceHeaderBlock {
 		// ALB starts a fresh trace when the request headers pass 7 KB.
 		incoming = nil
