@@ -3,7 +3,7 @@
 // the 5-tuple (or the client address), PROXY protocol v2 towards targets,
 // PROXY protocol v1/v2 from a trusted load balancer in front, an event
 // loop of its own (one goroutine and one epoll instance per CPU) that
-// carries plain TCP flows to IP targets as HAProxy does, and a goroutine
+// accepts and carries plain TCP flows to IP targets as HAProxy does, and a goroutine
 // copy that lets Linux splice between the two sockets for bulk transfers,
 // slow receivers and TLS.
 //
@@ -19,6 +19,12 @@
 //	ln, _ := net.Listen("tcp", "127.0.0.1:9000")
 //	go p.Serve(ln)
 //	defer p.Shutdown(ctx) // stop accepting, wait for flows, reset the rest at the deadline
+//
+// On a listening socket lent by the listener registry the event loops
+// accept themselves (accept4 in the loop; see DirectListener):
+//
+//	sock := runtime.NewSocket(addr, ln, listenerMetrics)
+//	go p.Serve(sock.Direct())
 //
 // A PROXY-protocol listener in front of any server (HTTP too):
 //
