@@ -273,7 +273,7 @@ func (d *direction) copyTCP() (int64, error) {
 			d.releaseBuf()
 			return total, err
 		}
-		if len(b) == len(*d.buf) && d.dstTCP != nil {
+		if canSplice && len(b) == len(*d.buf) && d.dstTCP != nil {
 			d.releaseBuf()
 			d.splicing = true
 			spliceSwitches.Add(1)

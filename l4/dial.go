@@ -58,14 +58,14 @@ func dialFD(ap netip.AddrPort, name string, timeout time.Duration, f *flow) (*fd
 // startConnect opens a non-blocking socket and starts its connect to ap;
 // with check it then asks once whether the connect is over (c.finished,
 // c.cerr): on loopback it always is. The socket is a bare descriptor
-// (c.fd) until wait wraps it. The event loop (evloop.go) asks no question:
+// (c.fd) until wait wraps it. The event loop (evloop_linux.go) asks no question:
 // epoll tells it.
 func startConnect(ap netip.AddrPort, check bool) (*fdConn, error) {
 	family := syscall.AF_INET6
 	if ap.Addr().Is4() {
 		family = syscall.AF_INET
 	}
-	fd, e := rawSocket(family, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
+	fd, e := rawSocketTCP(family)
 	if e != 0 {
 		return nil, os.NewSyscallError("socket", e)
 	}

@@ -5,7 +5,9 @@
 // loop of its own (one goroutine and one epoll instance per CPU) that
 // accepts and carries plain TCP flows to IP targets as HAProxy does, and a goroutine
 // copy that lets Linux splice between the two sockets for bulk transfers,
-// slow receivers and TLS.
+// slow receivers and TLS. The event loop and splice are Linux's (epoll,
+// splice(2)); on other systems every flow takes the goroutine copy, bulk
+// transfers go through its buffer, and listeners are accepted in Go.
 //
 // It does not parse HTTP, run health checks (package health does; l4 gives
 // it DialLocal for PROXY v2 LOCAL headers), own listening sockets across

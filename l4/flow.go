@@ -105,7 +105,7 @@ type flow struct {
 	up, down direction
 	downDone sync.WaitGroup
 
-	loopFlow // while an event loop owns the sockets (evloop.go)
+	loopFlow // while an event loop owns the sockets (evloop_linux.go)
 }
 
 // kill ends the flow at once: both sockets are reset (SO_LINGER 0, so the

@@ -294,7 +294,8 @@ func (p *Proxy) Synced() bool {
 // accepts: PROXY headers, TLS handshakes, the pick and the connect run on
 // the flow's goroutine. Wrap ln with NewProxyProtocolListener to take
 // client addresses from a load balancer in front. A DirectListener is
-// accepted on by the event loops themselves (accept.go).
+// accepted on by the event loops themselves (accept_linux.go; on other
+// systems, which have no event loop, it is accepted in Go).
 func (p *Proxy) Serve(ln net.Listener) error {
 	p.mu.Lock()
 	if p.closing {

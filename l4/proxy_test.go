@@ -205,7 +205,7 @@ func TestProxyTransfer1MiB(t *testing.T) {
 		t.Fatalf("client got %d bytes back, not the %d sent", len(back), len(payload))
 	}
 	r := env.record(t)
-	if spliceSwitches.Load() == switches {
+	if canSplice && spliceSwitches.Load() == switches {
 		t.Error("a 1 MiB transfer never switched to splice")
 	}
 	gotMu.Lock()

@@ -64,8 +64,10 @@ func rawEpollCtl(epfd, op, fd int, ev *syscall.EpollEvent) syscall.Errno {
 	return e
 }
 
-func rawSocket(family, typ, proto int) (int, syscall.Errno) {
-	fd, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(family), uintptr(typ), uintptr(proto))
+// rawSocketTCP opens a non-blocking, close-on-exec TCP socket: one
+// socket(2) with SOCK_NONBLOCK|SOCK_CLOEXEC, no fcntl.
+func rawSocketTCP(family int) (int, syscall.Errno) {
+	fd, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(family), syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
 	if e != 0 {
 		return -1, e
 	}

@@ -27,23 +27,6 @@ import (
 // receiver, a bulk transfer) gets its client socket wrapped in an os.File
 // then, as target sockets are (fdConn.wrap).
 
-// DirectListener is a listening socket the event loop accepts on itself:
-// runtime.Direct is one. Accept returns the connections something else
-// accepted on the same socket (the socket's own accept goroutine, during a
-// reload that changed the listener's protocol); Close detaches the Proxy,
-// which then stops accepting and closes its duplicates.
-type DirectListener interface {
-	net.Listener
-	// Dup returns a descriptor of the listening socket that the caller
-	// owns and must close.
-	Dup() (int, error)
-	// Counter is told of each connection the Proxy accepts and closes.
-	Counter() runtime.ConnCounter
-	// AcceptInGo makes Accept return every connection (the fallback when
-	// no event loop can take the socket).
-	AcceptInGo()
-}
-
 const (
 	// epollExclusive is EPOLLEXCLUSIVE (Linux 4.5), which syscall lacks.
 	epollExclusive = 1 << 28

@@ -15,6 +15,9 @@ import (
 // descriptor (fdConn) is not one, so l4 keeps this small loop of its own
 // (modelled on internal/poll/splice_linux.go: same pipe size, same flags).
 
+// canSplice: bulk transfers switch to splice (copyTCP).
+const canSplice = true
+
 const (
 	spliceMove     = 0x1 // SPLICE_F_MOVE
 	spliceNonblock = 0x2 // SPLICE_F_NONBLOCK

@@ -42,7 +42,7 @@ import (
 //     client's own close has usually come by then and both sockets are
 //     closed without a shutdown(2) (and the client, which closed first,
 //     keeps the TIME_WAIT, not the proxy) — HAProxy's order;
-//   - the loop's system calls are raw (sys.go).
+//   - the loop's system calls are raw (sys_linux.go).
 //
 // Anything else leaves the loop for the goroutine copy (flow.pipe), which
 // does everything the loop does and more: a write that would block (the
