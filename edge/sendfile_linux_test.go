@@ -2,19 +2,16 @@ package edge
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/testenv"
 )
 
 // bigBody is a 256 KiB body whose every 26 bytes differ from the next, so a
@@ -129,7 +126,7 @@ func TestLargeHitSendfileSlowViewer(t *testing.T) {
 func TestLargeHitTLSViewerCopies(t *testing.T) {
 	body := bigBody()
 	o := newOrigin(t, reply(200, body, "Cache-Control", "max-age=600"))
-	cert := selfSigned(t)
+	cert := testenv.SelfSigned(t, "127.0.0.1")
 	te := startEdge(t, siteYAML(o.URL, benchCfg), edgeOpt{listener: func(ln net.Listener) net.Listener {
 		return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
 	}})
@@ -183,19 +180,4 @@ func sentSettled() int64 {
 		n = m
 	}
 	return n
-}
-
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
 }
