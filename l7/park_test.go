@@ -452,3 +452,76 @@ func TestWarmConnectionWaitsLonger(t *testing.T) {
 		t.Fatalf("a connection woken late parked after %v, want the short wait", d)
 	}
 }
+
+// readCountConn counts the reads of a client connection that returned
+// bytes. It unwraps (NetConn) to the TCP connection, so it may park.
+type readCountConn struct {
+	net.Conn
+	reads *atomic.Int32
+}
+
+func (c readCountConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.reads.Add(1)
+	}
+	return n, err
+}
+
+func (c readCountConn) NetConn() net.Conn { return c.Conn }
+
+type readCountListener struct {
+	net.Listener
+	reads *atomic.Int32
+}
+
+func (l readCountListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return c, err
+	}
+	return readCountConn{Conn: c, reads: l.reads}, nil
+}
+
+// TestParkingServerReadsFirstRequestWhole: where idle connections park,
+// fasthttp runs without ReduceMemoryUsage, so a new connection's request
+// (and the first after an unpark) is read by one read, not by a 1-byte
+// read and another (fasthttp's first-byte reader, which would then sit
+// under every later read too); a parked connection still holds no buffer
+// (TestIdleKeepAliveConnectionHoldsNoBuffer).
+func TestParkingServerReadsFirstRequestWhole(t *testing.T) {
+	var reads atomic.Int32
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fixed("hi")},
+		wrap: func(ln net.Listener) net.Listener { return readCountListener{Listener: ln, reads: &reads} }})
+	if h.srv.park == nil {
+		t.Fatal("a plain-HTTP server without MaxConnsPerIP parks idle connections")
+	}
+	if h.srv.fs.ReduceMemoryUsage {
+		t.Fatal("ReduceMemoryUsage is on although idle connections park")
+	}
+	c, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i := range 3 {
+		before := reads.Load()
+		if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a.example\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "hi" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+		if n := reads.Load() - before; n != 1 {
+			t.Fatalf("request %d took %d reads that returned bytes, want 1 (the whole request in one read)", i, n)
+		}
+	}
+}

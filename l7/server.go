@@ -152,10 +152,11 @@ func NewServer(r *Router, o ServerOptions) (*Server, error) {
 		DisablePreParseMultipartForm:  true,
 		// An idle keep-alive connection gives its write buffer and body
 		// buffers back to the pools (SPEC §6: 10 000 idle connections in
-		// 128 MiB). Plain HTTP only: fasthttp then loses a connection's
-		// start time (a fresh RequestCtx is taken for its first request),
-		// which handle reads from deadlineConn instead; TLS connections
-		// are not wrapped, so HTTPS keeps fasthttp's own.
+		// 128 MiB) where it cannot park (see below). Plain HTTP only:
+		// fasthttp then loses a connection's start time (a fresh
+		// RequestCtx is taken for its first request), which handle reads
+		// from deadlineConn instead; TLS connections are not wrapped, so
+		// HTTPS keeps fasthttp's own.
 		ReduceMemoryUsage:     !s.https,
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
@@ -175,6 +176,14 @@ func NewServer(r *Router, o ServerOptions) (*Server, error) {
 		s.park = newParker(s)
 	}
 	if s.park != nil {
+		// A parked connection holds no goroutine and no buffer, so one
+		// still waiting with its goroutine may keep its write buffer and
+		// body buffers between requests: no pool round trips per request,
+		// and a connection's first request (and the first after it was
+		// parked) is read with one read, not a 1-byte read and another
+		// (fasthttp's first-byte reader, which then stays under every
+		// read). With many idle, they park after parkAfterBusy.
+		s.fs.ReduceMemoryUsage = false
 		s.fs.ConnState = func(c net.Conn, st fasthttp.ConnState) {
 			if st == fasthttp.StateIdle {
 				connIdle(c)
