@@ -89,8 +89,9 @@ type evloop struct {
 	rc     syscall.RawConn
 	pollFn func(fd uintptr) bool // l.poll, bound once
 	events [maxEvents]syscall.EpollEvent
-	n      int   // events of the last epoll_wait
-	perr   error // epoll_wait's error, if it failed
+	n      int    // events of the last epoll_wait
+	seq    uint32 // the last flow tag given out (addLocked)
+	perr   error  // epoll_wait's error, if it failed
 	buf    []byte
 	// dialing holds the flows added while connecting (checkDialing).
 	dialing []*flow
@@ -133,6 +134,9 @@ type loopFlow struct {
 	lt         *runtime.Target
 	key        uint64
 	fin        uint8 // finToTarget, finToClient: FINs deferred (see eof)
+	// tag tells this flow's epoll events from those of sockets that had
+	// the same descriptor numbers before (see evloop.event).
+	tag uint32
 }
 
 // loopFlow.fin bits.
@@ -347,7 +351,11 @@ func (l *evloop) addLocked(f *flow) bool {
 	f.ev = l
 	f.mu.Unlock()
 	l.fds[f.cfd], l.fds[f.tfd] = f, f
-	ev := syscall.EpollEvent{Events: evMask, Fd: int32(f.cfd)}
+	if l.seq++; l.seq == 0 {
+		l.seq = 1 // 0 is the tag of the eventfd and listening sockets
+	}
+	f.tag = l.seq
+	ev := syscall.EpollEvent{Events: evMask, Fd: int32(f.cfd), Pad: int32(f.tag)}
 	err := rawEpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, f.cfd, &ev)
 	if err == 0 {
 		// EPOLLOUT for the connect's end; edge-triggered, it comes again
@@ -508,8 +516,12 @@ func (l *evloop) event(ev syscall.EpollEvent) {
 		return
 	}
 	f := l.fds[fd]
-	if f == nil {
-		return // a socket that left the loop earlier in this batch
+	if f == nil || uint32(ev.Pad) != f.tag {
+		// A socket that left the loop earlier in this batch; or one
+		// closed earlier in this batch whose descriptor number a new
+		// flow (accepted later in the batch) already has: its event
+		// (a FIN, a hang-up) is not the new socket's.
+		return
 	}
 	readable := ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
 	// A FIN lets a short read stand for the end of the stream; an error

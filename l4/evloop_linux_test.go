@@ -304,3 +304,68 @@ func TestEventLoopResetAfterData(t *testing.T) {
 		}
 	}
 }
+
+// An event epoll reported for a socket the loop closed earlier in the same
+// batch is not taken for a new flow's whose socket already has the same
+// descriptor number (Linux hands out the lowest free number, so a flow
+// accepted later in the batch gets it at once): the old client's FIN must
+// not end the new client's stream.
+func TestEventLoopStaleEventAfterReuse(t *testing.T) {
+	r := newLoopRig(t)
+	l, old := r.l, r.f
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(epfd) })
+	l.epfd = epfd
+	l.fds[old.cfd], l.fds[old.tfd], l.count = nil, nil, 0
+	if !l.addLocked(old) {
+		t.Fatal("add")
+	}
+	_ = r.client.CloseWrite()
+	var stale syscall.EpollEvent
+	for i := 0; stale.Events&syscall.EPOLLRDHUP == 0; i++ {
+		evs := make([]syscall.EpollEvent, 8)
+		n, _ := syscall.EpollWait(epfd, evs, 10)
+		for _, ev := range evs[:max(n, 0)] {
+			if int(ev.Fd) == old.cfd {
+				stale = ev
+			}
+		}
+		if i == 500 {
+			t.Fatal("no event for the client's FIN")
+		}
+	}
+	cfd, tfd := old.cfd, old.tfd
+	l.release(old, false)
+
+	// A new flow whose sockets have the old numbers.
+	var fds []int
+	t.Cleanup(func() {
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
+	})
+	for range 2 {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds = append(fds, fd)
+	}
+	if !(fds[0] == cfd && fds[1] == tfd || fds[0] == tfd && fds[1] == cfd) {
+		t.Skipf("descriptors %v, not the old %d and %d", fds, cfd, tfd)
+	}
+	nf := &flow{p: old.p, cfg: old.cfg}
+	nf.cfd, nf.tfd = cfd, tfd
+	nf.connecting = true // as a flow the loop has just accepted
+	if !l.addLocked(nf) {
+		t.Fatal("add the new flow")
+	}
+	l.event(stale)
+	if nf.cr || nf.chup || nf.cfail {
+		t.Errorf("the old client's event was taken for the new one's: readable %v, FIN %v, error %v", nf.cr, nf.chup, nf.cfail)
+	}
+	l.fds[cfd], l.fds[tfd] = nil, nil
+}
