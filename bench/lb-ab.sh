@@ -16,9 +16,19 @@
 #        HDRS=browser: wrk sends a desktop browser's request header block
 #        (13 fields, ~0.6 KiB, as l7's BenchmarkHeaderScans) instead of the
 #        Host line alone, so header handling costs what it costs in traffic
+#        PAIR=1: exactly two systems, run at the same time instead of one
+#        after the other: both on CPU 1, each loaded by its own wrk -t1
+#        -c(CONNS/2) on CPU 0 (the second on PORT+1), so whatever else the
+#        machine does in a round hits both alike. Round to round the
+#        ratio then moves by about ±1 % for two lb builds, ±3 % for lb
+#        against HAProxy, instead of ±10 % (session 5, a shared machine);
+#        CPU 0 may limit the load, so compare ratios, not absolute
+#        numbers, with solo runs. Give the two binaries different file
+#        names (results are keyed by name).
 #
-# The proxy runs alone on CPU 1 (GOMAXPROCS=1 / one thread), wrk and the
-# fasthttp origins on CPU 0. Proxy CPU is utime+stime from /proc/PID/stat
+# The proxy runs alone on CPU 1 (GOMAXPROCS=1 / one thread; with PAIR=1
+# the two proxies share it), wrk and the fasthttp origins on CPU 0.
+# Proxy CPU is utime+stime from /proc/PID/stat
 # over the measured window. Every load run is bounded (wrk -d, timeout).
 # Wrap the whole script in `flock /tmp/switchyard-bench.lock`.
 # Output: one line per system and round, then medians per system and the
@@ -69,29 +79,30 @@ wait_up() {
 }
 wait_up "$BPORT" || { echo "backend did not start" >&2; exit 1; }
 
-start_sys() { # start_sys SYSTEM; sets SUT
-  local sys=$1
+start_sys() { # start_sys SYSTEM [PORT DIR]; sets SUT
+  local sys=$1 port=${2:-$PORT} dir=${3:-$SCRATCH}
+  mkdir -p "$dir"
   case "$sys" in
   haproxy)
-    sed -e "s/@THREADS@/1/; s/@PORT@/$PORT/" -e "/^@HAPROXY_SERVERS@$/c\\    server s1 $B1\n    server s2 $B2" \
-      "$SHARED/conf/haproxy-http.cfg" >"$SCRATCH/haproxy.cfg"
-    taskset -c 1 haproxy -db -f "$SCRATCH/haproxy.cfg" >"$SCRATCH/haproxy.log" 2>&1 &
+    sed -e "s/@THREADS@/1/; s/@PORT@/$port/" -e "/^@HAPROXY_SERVERS@$/c\\    server s1 $B1\n    server s2 $B2" \
+      "$SHARED/conf/haproxy-http.cfg" >"$dir/haproxy.cfg"
+    taskset -c 1 haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
     ;;
   nginx)
-    mkdir -p "$SCRATCH/nginx-tmp"
-    sed -e "s/@THREADS@/1/; s/@PORT@/$PORT/; s|@SCRATCH@|$SCRATCH|g" \
+    mkdir -p "$dir/nginx-tmp"
+    sed -e "s/@THREADS@/1/; s/@PORT@/$port/; s|@SCRATCH@|$dir|g" \
       -e "/^@NGINX_SERVERS@$/c\\        server $B1;\n        server $B2;" \
-      "$SHARED/conf/nginx-proxy.conf" >"$SCRATCH/nginx.conf"
-    taskset -c 1 nginx -p "$SCRATCH" -e "$SCRATCH/nginx.stderr.log" -c "$SCRATCH/nginx.conf" >"$SCRATCH/nginx.log" 2>&1 &
+      "$SHARED/conf/nginx-proxy.conf" >"$dir/nginx.conf"
+    taskset -c 1 nginx -p "$dir" -e "$dir/nginx.stderr.log" -c "$dir/nginx.conf" >"$dir/nginx.log" 2>&1 &
     ;;
   *)
-    cfg=$(SUT_CONFIG_ONLY=1 "$HERE/sut.sh" lb-http "$PORT" "$B1,$B2" "$SCRATCH")
-    GOMAXPROCS=1 taskset -c 1 "$sys" -config "$cfg" -log-level warn >"$SCRATCH/lb.log" 2>&1 &
+    cfg=$(SUT_CONFIG_ONLY=1 "$HERE/sut.sh" lb-http "$port" "$B1,$B2" "$dir")
+    GOMAXPROCS=1 taskset -c 1 "$sys" -config "$cfg" -log-level warn >"$dir/lb.log" 2>&1 &
     ;;
   esac
   SUT=$!
   PIDS+=("$SUT")
-  wait_up "$PORT" || { echo "$sys did not come up" >&2; cat "$SCRATCH"/*.log >&2; exit 1; }
+  wait_up "$port" || { echo "$sys did not come up" >&2; cat "$dir"/*.log >&2; exit 1; }
 }
 
 ticks() { # utime+stime of PID and its children (nginx workers)
@@ -103,35 +114,71 @@ ticks() { # utime+stime of PID and its children (nginx workers)
   echo "$t"
 }
 
+# report SYSTEM ROUND PID TICKS WRK_OUTPUT: one result line, and a warning
+# when lb parked connections during a keep-alive run.
+report() {
+  local sys=$1 r=$2 pid=$3 ticks=$4 out=$5 rss w line ep
+  rss=$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status")
+  w=$(sed -n 's/^WRKJSON //p' <<<"$out")
+  line=$(jq -r --arg sys "$(basename "$sys")" --argjson r "$r" --argjson ticks "$ticks" --argjson hz "$CLK" --argjson rss "$rss" '
+    (.duration_us/1e6) as $d | ($ticks/$hz) as $cpu |
+    "\($sys) \($r) \(.requests/$d|floor) \(if $cpu>0 then (.requests/$cpu|floor) else 0 end) \(.lat_p50_us/1000) \(.lat_p99_us/1000) \((100*$cpu/$d)|floor) \(.err_connect+.err_read+.err_write+.err_timeout+.err_status) \($rss/1024|floor)"' <<<"$w")
+  echo "$line" | tee -a "$RES"
+  # lb makes a second epoll set (l7's parker) only when an idle
+  # keep-alive connection parks: a keep-alive benchmark should never.
+  if [ "$sys" != haproxy ] && [ "$sys" != nginx ]; then
+    ep=$(ls -l "/proc/$pid/fd" 2>/dev/null | grep -c eventpoll || true)
+    [ "${ep:-0}" -le 1 ] || echo "# $(basename "$sys") round $r: idle client connections parked during the run ($ep epoll sets)"
+  fi
+}
+
+stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
 RES=$SCRATCH/results.txt
 : >"$RES"
-for r in $(seq "$ROUNDS"); do
-  for sys in "$@"; do
-    start_sys "$sys"
-    url=http://127.0.0.1:$PORT/$PATH_
-    timeout $((WARMUP + 20)) taskset -c 0 wrk -t2 -c"$CONNS" -d"${WARMUP}s" "${WRK_H[@]}" -s "$WRK_LUA" "$url" >/dev/null 2>&1 || true
-    t0=$(ticks "$SUT")
-    out=$(timeout $((DURATION + 20)) taskset -c 0 wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency \
-      "${WRK_H[@]}" -s "$WRK_LUA" "$url" 2>&1 || true)
-    t1=$(ticks "$SUT")
-    rss=$(awk '/^VmRSS:/{print $2}' "/proc/$SUT/status")
-    w=$(sed -n 's/^WRKJSON //p' <<<"$out")
-    line=$(jq -r --arg sys "$(basename "$sys")" --argjson r "$r" --argjson ticks $((t1 - t0)) --argjson hz "$CLK" --argjson rss "$rss" '
-      (.duration_us/1e6) as $d | ($ticks/$hz) as $cpu |
-      "\($sys) \($r) \(.requests/$d|floor) \(if $cpu>0 then (.requests/$cpu|floor) else 0 end) \(.lat_p50_us/1000) \(.lat_p99_us/1000) \((100*$cpu/$d)|floor) \(.err_connect+.err_read+.err_write+.err_timeout+.err_status) \($rss/1024|floor)"' <<<"$w")
-    echo "$line" | tee -a "$RES"
-    # lb makes a second epoll set (l7's parker) only when an idle
-    # keep-alive connection parks: a keep-alive benchmark should never.
-    if [ "$sys" != haproxy ] && [ "$sys" != nginx ]; then
-      ep=$(ls -l "/proc/$SUT/fd" 2>/dev/null | grep -c eventpoll || true)
-      [ "${ep:-0}" -le 1 ] || echo "# $(basename "$sys") round $r: idle client connections parked during the run ($ep epoll sets)"
-    fi
-    kill "$SUT" 2>/dev/null || true
-    wait "$SUT" 2>/dev/null || true
+if [ -n "${PAIR:-}" ]; then
+  [ $# -eq 2 ] || { echo "lb-ab.sh: PAIR=1 takes exactly two systems" >&2; exit 2; }
+  [ "$(basename "$1")" != "$(basename "$2")" ] || { echo "lb-ab.sh: PAIR=1 needs two different file names" >&2; exit 2; }
+  half=$((CONNS / 2))
+  for r in $(seq "$ROUNDS"); do
+    start_sys "$1" "$PORT" "$SCRATCH/p1"; S1=$SUT
+    start_sys "$2" $((PORT + 1)) "$SCRATCH/p2"; S2=$SUT
+    u1=http://127.0.0.1:$PORT/$PATH_ u2=http://127.0.0.1:$((PORT + 1))/$PATH_
+    timeout $((WARMUP + 20)) taskset -c 0 wrk -t1 -c"$half" -d"${WARMUP}s" "${WRK_H[@]}" -s "$WRK_LUA" "$u1" >/dev/null 2>&1 &
+    W=$!
+    timeout $((WARMUP + 20)) taskset -c 0 wrk -t1 -c"$half" -d"${WARMUP}s" "${WRK_H[@]}" -s "$WRK_LUA" "$u2" >/dev/null 2>&1 || true
+    wait "$W" || true
+    a0=$(ticks "$S1") b0=$(ticks "$S2")
+    timeout $((DURATION + 20)) taskset -c 0 wrk -t1 -c"$half" -d"${DURATION}s" --latency \
+      "${WRK_H[@]}" -s "$WRK_LUA" "$u1" >"$SCRATCH/wrk1.out" 2>&1 &
+    W=$!
+    timeout $((DURATION + 20)) taskset -c 0 wrk -t1 -c"$half" -d"${DURATION}s" --latency \
+      "${WRK_H[@]}" -s "$WRK_LUA" "$u2" >"$SCRATCH/wrk2.out" 2>&1 || true
+    wait "$W" || true
+    a1=$(ticks "$S1") b1=$(ticks "$S2")
+    report "$1" "$r" "$S1" $((a1 - a0)) "$(cat "$SCRATCH/wrk1.out")"
+    report "$2" "$r" "$S2" $((b1 - b0)) "$(cat "$SCRATCH/wrk2.out")"
+    stop "$S1"
+    stop "$S2"
     sleep 0.3
   done
-done
-echo "# system rounds: median req/s, median req/CPU-s, median p50 ms, median p99 ms, median CPU %, errors, RSS MiB (path $PATH_, -c$CONNS, ${DURATION}s${RATE:+, paced to $RATE req/s}${HDRS:+, headers $HDRS})"
+else
+  for r in $(seq "$ROUNDS"); do
+    for sys in "$@"; do
+      start_sys "$sys"
+      url=http://127.0.0.1:$PORT/$PATH_
+      timeout $((WARMUP + 20)) taskset -c 0 wrk -t2 -c"$CONNS" -d"${WARMUP}s" "${WRK_H[@]}" -s "$WRK_LUA" "$url" >/dev/null 2>&1 || true
+      t0=$(ticks "$SUT")
+      out=$(timeout $((DURATION + 20)) taskset -c 0 wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency \
+        "${WRK_H[@]}" -s "$WRK_LUA" "$url" 2>&1 || true)
+      t1=$(ticks "$SUT")
+      report "$sys" "$r" "$SUT" $((t1 - t0)) "$out"
+      stop "$SUT"
+      sleep 0.3
+    done
+  done
+fi
+echo "# system rounds: median req/s, median req/CPU-s, median p50 ms, median p99 ms, median CPU %, errors, RSS MiB (path $PATH_, -c$CONNS, ${DURATION}s${RATE:+, paced to $RATE req/s}${HDRS:+, headers $HDRS}${PAIR:+, the two at the same time, -c$((CONNS / 2)) each})"
 awk '{k=$1; n[k]++; rps[k,n[k]]=$3; cps[k,n[k]]=$4; p50[k,n[k]]=$5; p99[k,n[k]]=$6; cpu[k,n[k]]=$7; err[k]+=$8; rss[k]=$9; if (!(k in seen)) {seen[k]=1; order[++m]=k}}
   function med(a, k, c,   i, j, t, v) { for (i=1;i<=c;i++) v[i]=a[k,i]; for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j]<v[i]) {t=v[i]; v[i]=v[j]; v[j]=t}; return (c%2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2 }
   END { f=order[1]
