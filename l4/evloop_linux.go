@@ -580,7 +580,7 @@ func (l *evloop) connected(f *flow) bool {
 		l.abort(f, ReasonError, fmt.Errorf("l4: proxy header %s: %w", f.rec.Target, err))
 		return false
 	}
-	w, e := writeFD(f.tfd, hdr)
+	w, e := writeFD(f.tfd, hdr, 0)
 	switch {
 	case e != 0 && e != syscall.EAGAIN:
 		l.abort(f, ReasonError, fmt.Errorf("l4: proxy header %s: %w", f.rec.Target, os.NewSyscallError("write", e)))
@@ -685,10 +685,19 @@ func (l *evloop) move(f *flow, d *direction, src, dst int, readable *bool, fin, 
 			l.abort(f, ReasonError, os.NewSyscallError("read", err))
 			return false
 		case n == 0:
-			return l.eof(f, d, dst)
+			return l.eof(f, d, dst, false)
 		}
 		f.active = l.now
-		w, err := writeFD(dst, l.buf[:n])
+		// The target's last bytes (a short read after its FIN) go to the
+		// client with MSG_MORE, and eof passes the FIN on at once: the
+		// kernel sends data and FIN in one segment (HAProxy does the same
+		// for a response whose server has closed).
+		last := fin && !failed && n < len(l.buf) && d == &f.down
+		flags := 0
+		if last {
+			flags = syscall.MSG_MORE
+		}
+		w, err := writeFD(dst, l.buf[:n], flags)
 		if w > 0 {
 			d.n += int64(w)
 			d.count.Add(uint64(w))
@@ -716,16 +725,17 @@ func (l *evloop) move(f *flow, d *direction, src, dst int, readable *bool, fin, 
 		}
 		*readable = false
 		if fin {
-			return l.eof(f, d, dst)
+			return l.eof(f, d, dst, last)
 		}
 		return true
 	}
 }
 
-// writeFD writes b to a non-blocking socket once (EINTR retried).
-func writeFD(fd int, b []byte) (int, syscall.Errno) {
+// writeFD writes b to a non-blocking socket once (EINTR retried); flags
+// are sendto's, besides MSG_NOSIGNAL.
+func writeFD(fd int, b []byte, flags int) (int, syscall.Errno) {
 	for {
-		n, err := rawWrite(fd, b)
+		n, err := rawWrite(fd, b, flags)
 		if err != syscall.EINTR {
 			return n, err
 		}
@@ -733,8 +743,10 @@ func writeFD(fd int, b []byte) (int, syscall.Errno) {
 }
 
 // eof ends direction d cleanly: its FIN is passed on (shutdown of dst's
-// write side), or when the other way has ended too, the flow closes.
-func (l *evloop) eof(f *flow, d *direction, dst int) bool {
+// write side), or when the other way has ended too, the flow closes. now:
+// the last bytes were written with MSG_MORE, and the FIN goes at once to
+// leave with them.
+func (l *evloop) eof(f *flow, d *direction, dst int, now bool) bool {
 	d.closed = true
 	f.finished(d)
 	d.done.Store(true)
@@ -750,11 +762,18 @@ func (l *evloop) eof(f *flow, d *direction, dst int) bool {
 		l.release(f, reset)
 		return false
 	}
-	// The FIN goes on at the end of the next round, not now: a short
-	// connection's other end has usually closed by then (the client read
-	// the answer and closed), and the flow closes both sockets without a
-	// shutdown(2) — and without a TIME_WAIT socket on the proxy's side,
-	// which the side that sends its FIN first keeps. (HAProxy's order.)
+	if now {
+		_ = rawShutdown(dst, syscall.SHUT_WR)
+		return true
+	}
+	// The FIN goes on at the end of the next round, not now: when the
+	// other end has closed by then, the flow closes both sockets without a
+	// shutdown(2) and without a TIME_WAIT socket on the proxy's side,
+	// which the side that sends its FIN first keeps. (At full speed a
+	// round lasts microseconds and the FIN mostly goes with shutdown
+	// anyway, but the rounds it waits poll epoll once more before the loop
+	// parks: passing every FIN at once doubled the loop's sleeps per short
+	// connection, 0.18 -> 0.37.)
 	if f.fin == 0 {
 		l.fins = append(l.fins, f)
 	}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Short plain-TCP flows to an IP target live in the event loop from start
@@ -302,6 +304,69 @@ func TestEventLoopResetAfterData(t *testing.T) {
 		if r := env.record(t); r.CloseReason != ReasonError {
 			t.Errorf("record %+v", r)
 		}
+	}
+}
+
+// The target's last bytes, read together with its FIN, reach the client in
+// one segment that carries the FIN too (as HAProxy sends a response whose
+// server closed), at once: no data segment now and a FIN a round later.
+func TestEventLoopLastBytesCarryFIN(t *testing.T) {
+	r := newLoopRig(t)
+	if _, err := r.target.Write([]byte("answer")); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.target.CloseWrite()
+	// Wait until the proxy's target socket has the FIN (CLOSE_WAIT).
+	for i := 0; ; i++ {
+		ti, err := unix.GetsockoptTCPInfo(r.f.tfd, unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ti.State == unix.BPF_TCP_CLOSE_WAIT {
+			break
+		}
+		if i == 1000 {
+			t.Fatalf("the target's FIN never arrived (state %d)", ti.State)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	segsIn := func() uint32 {
+		var ti *unix.TCPInfo
+		var err error
+		rc, _ := r.client.SyscallConn()
+		_ = rc.Control(func(fd uintptr) { ti, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ti.Segs_in
+	}
+	before := segsIn()
+	r.f.tr, r.f.thup = true, true
+	if !r.l.move(r.f, &r.f.down, r.f.tfd, r.f.cfd, &r.f.tr, true, false) {
+		t.Fatal("the flow left the loop")
+	}
+	if n := segsIn() - before; n != 1 {
+		t.Errorf("the client got %d segments for the last bytes and the FIN, want 1", n)
+	}
+	if r.f.fin != 0 || len(r.l.fins) != 0 {
+		t.Error("the FIN was deferred")
+	}
+	_ = r.client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := io.ReadAll(r.client); err != nil || string(got) != "answer" {
+		t.Errorf("client read %q, %v; want the answer, then EOF", got, err)
+	}
+	// The client's own FIN ends the flow cleanly.
+	_ = r.client.CloseWrite()
+	for i := 0; r.l.owns(r.f); i++ {
+		r.f.cr, r.f.chup = true, true
+		r.l.move(r.f, &r.f.up, r.f.cfd, r.f.tfd, &r.f.cr, true, false)
+		if i == 1000 {
+			t.Fatal("the flow did not end after the client's FIN")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got, err := io.ReadAll(r.target); err != nil || len(got) != 0 {
+		t.Errorf("target read %q, %v; want EOF", got, err)
 	}
 }
 

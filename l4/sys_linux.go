@@ -31,8 +31,8 @@ func rawRead(fd int, b []byte) (int, syscall.Errno) {
 // rawWrite writes b to the socket fd once: sendto, for the reason rawRead
 // uses recvfrom, with MSG_NOSIGNAL (a reset peer gives EPIPE, no SIGPIPE
 // for the runtime to field).
-func rawWrite(fd int, b []byte) (int, syscall.Errno) {
-	n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), syscall.MSG_NOSIGNAL, 0, 0)
+func rawWrite(fd int, b []byte, flags int) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), uintptr(flags|syscall.MSG_NOSIGNAL), 0, 0)
 	if e != 0 {
 		return -1, e
 	}
