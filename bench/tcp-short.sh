@@ -23,6 +23,9 @@
 #        did not regress, e.g. CLOSE=0 PATH_=/large)
 #        LB2_BIN= (a second prebuilt lb, system "lb2" on PORT_BASE+3, for
 #        A/B runs: SYSTEMS="haproxy lb lb2")
+#        PAIR=1: exactly two SYSTEMS, loaded at the same time (each with its
+#        own wrk -c$((CONNS/2)), both proxies on CPU $PROXY_CPU), so that
+#        drift on a shared machine hits both alike (lb-ab.sh's PAIR=1)
 # Ports: PORT_BASE (default 18186) origin, +1 HAProxy, +2 lb, +3 lb2; keep
 # them within 18181–18199. The script refuses ports already in use.
 # Loopback only; every wrk run bounded by -d and `timeout`; processes started
@@ -160,7 +163,49 @@ runwrk() { # runwrk PORT SECONDS
 RES="$SCRATCH/results.txt"
 : > "$RES"
 printf '%-8s %5s %10s %8s %12s %8s %8s %6s %9s\n' system round conn/s cpu_s conn/cpu_s p50_ms p99_ms errors origin/req
+sysport() { # sysport SYS: sets port and pid
+  case $1 in
+    haproxy) port=$P_HAPROXY pid=$HAPROXY_PID ;;
+    lb) port=$P_LB pid=$LB_PID ;;
+    lb2) port=$P_LB2 pid=$LB2_PID ;;
+    *) echo "unknown system $1" >&2; exit 2 ;;
+  esac
+}
+line_out() { # line_out SYS ROUND WRKLINE TICKS OPENS
+  local req dur ec er ew es et p50 p99
+  read -r _ req dur ec er ew es et p50 p99 <<<"$3"
+  awk -v s="$1" -v r="$2" -v req="$req" -v dur="$dur" -v dt="$4" -v hz="$HZ" \
+      -v err=$(( ec + er + ew + es + et )) -v p50="$p50" -v p99="$p99" -v opens="$5" 'BEGIN {
+    cps = req / (dur / 1e6); cpu = dt / hz; per = (cpu > 0) ? req / cpu : 0
+    printf "%-8s %5d %10.0f %8.2f %12.0f %8.2f %8.2f %6d %9.2f\n", s, r, cps, cpu, per, p50, p99, err, opens / 2 / (req > 0 ? req : 1)
+  }' | tee -a "$RES"
+}
+if [ -n "${PAIR:-}" ]; then
+  set -- $SYSTEMS
+  [ $# -eq 2 ] || { echo "tcp-short.sh: PAIR=1 takes exactly two SYSTEMS" >&2; exit 2; }
+  CONNS=$(( CONNS / 2 ))
+  sysport "$1"; port1=$port pid1=$pid
+  sysport "$2"; port2=$port pid2=$pid
+  for r in $(seq "$ROUNDS"); do
+    runwrk "$port1" "$WARMUP" >/dev/null & w=$!
+    runwrk "$port2" "$WARMUP" >/dev/null; wait "$w"
+    sleep 1
+    kill -0 "$pid1" 2>/dev/null && kill -0 "$pid2" 2>/dev/null || { echo "a system exited" >&2; exit 1; }
+    a0=$(ticks "$pid1"); b0=$(ticks "$pid2"); o0=$(passive_opens)
+    runwrk "$port1" "$DURATION" > "$SCRATCH/w1" & w=$!
+    runwrk "$port2" "$DURATION" > "$SCRATCH/w2"; wait "$w"
+    a1=$(ticks "$pid1"); b1=$(ticks "$pid2"); o1=$(passive_opens)
+    l1=$(cat "$SCRATCH/w1"); l2=$(cat "$SCRATCH/w2")
+    [ -n "$l1" ] && [ -n "$l2" ] || { echo "wrk gave no result" >&2; exit 1; }
+    # PassiveOpens covers both systems here: origin/req is over the pair.
+    r1=$(awk '{print $2}' <<<"$l1"); r2=$(awk '{print $2}' <<<"$l2")
+    line_out "$1" "$r" "$l1" $(( a1 - a0 )) $(( (o1 - o0) * r1 / (r1 + r2 > 0 ? r1 + r2 : 1) ))
+    line_out "$2" "$r" "$l2" $(( b1 - b0 )) $(( (o1 - o0) * r2 / (r1 + r2 > 0 ? r1 + r2 : 1) ))
+  done
+  ROUNDS_DONE=1
+fi
 for r in $(seq "$ROUNDS"); do
+  [ -n "${ROUNDS_DONE:-}" ] && break
   order=$SYSTEMS
   [ $(( r % 2 )) -eq 0 ] && order=$(printf '%s\n' $SYSTEMS | tac | tr '\n' ' ')
   for sys in $order; do
@@ -202,3 +247,8 @@ for sys in $SYSTEMS; do
   ratio=$(awk -v a="$per" -v b="${ref:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
   printf '%-8s %10.0f %12.0f %8.2f %8.2f %8d %s\n' "$sys" "$cps" "$per" "$p50" "$p99" "$err" "$ratio"
 done
+if [ -n "${PAIR:-}" ]; then
+  # Per round, the second system's conn/cpu_s over the first's (same window).
+  awk -v a="$1" -v b="$2" '$1==a {x[$2]=$5} $1==b {y[$2]=$5} END { for (r in x) if (x[r] > 0 && (r in y)) print y[r] / x[r] }' "$RES" |
+    sort -n | awk -v a="$1" -v b="$2" '{v[NR]=$1} END { if (NR) printf "%s/%s per round (same window): median %.3f, min %.3f, max %.3f, %d rounds\n", b, a, (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2), v[1], v[NR], NR }'
+fi
