@@ -69,14 +69,6 @@ const (
 	evMask = syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET
 	// maxEvents is how many events one epoll_wait takes.
 	maxEvents = 128
-	// parkPolls is how many more times the loop asks its epoll for events
-	// before it parks in Go's netpoller. A short connection brings its
-	// events one or two at a time a few µs apart; a park and the wake
-	// after it (the Go scheduler, the netpoller's epoll, which polls ours
-	// nested in it, a context switch) costs several times an epoll_pwait
-	// that finds nothing (~0.3 µs). 3: context switches per connection
-	// 0.15-0.20 -> 0.12-0.14 at 11-13k connections/s.
-	parkPolls = 3
 	// eventfd2 flags (EFD_NONBLOCK, EFD_CLOEXEC).
 	efdNonblock = syscall.O_NONBLOCK
 	efdCloexec  = syscall.O_CLOEXEC
@@ -98,7 +90,6 @@ type evloop struct {
 	pollFn func(fd uintptr) bool // l.poll, bound once
 	events [maxEvents]syscall.EpollEvent
 	n      int    // events of the last epoll_wait
-	empty  uint64 // epoll_waits that found nothing (tests)
 	seq    uint32 // the last flow tag given out (addLocked)
 	perr   error  // epoll_wait's error, if it failed
 	buf    []byte
@@ -423,11 +414,11 @@ func (l *evloop) signal() {
 	_, _ = syscall.Write(l.wfd, one[:])
 }
 
-// poll is the RawConn read callback: epoll_waits that do not block, up to
-// 1+parkPolls of them while they find nothing. false (nothing pending)
-// parks the goroutine until the epoll descriptor is readable.
+// poll is the RawConn read callback: one epoll_wait that does not block.
+// false (nothing pending) parks the goroutine until the epoll descriptor
+// is readable.
 func (l *evloop) poll(fd uintptr) bool {
-	for tries := 0; ; {
+	for {
 		n, err := rawEpollWait(int(fd), l.events[:])
 		if err == syscall.EINTR {
 			continue
@@ -438,14 +429,7 @@ func (l *evloop) poll(fd uintptr) bool {
 		}
 		l.n = n
 		// Deferred FINs go out before the loop parks.
-		if n > 0 || len(l.fins) > 0 || len(l.finsPrev) > 0 {
-			return true
-		}
-		l.empty++
-		if tries == parkPolls {
-			return false
-		}
-		tries++
+		return n > 0 || len(l.fins) > 0 || len(l.finsPrev) > 0
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -434,36 +433,4 @@ func TestEventLoopStaleEventAfterReuse(t *testing.T) {
 		t.Errorf("the old client's event was taken for the new one's: readable %v, FIN %v, error %v", nf.cr, nf.chup, nf.cfail)
 	}
 	l.fds[cfd], l.fds[tfd] = nil, nil
-}
-
-// Before the loop parks it asks its epoll parkPolls more times; an event
-// that is already there is taken by the first ask.
-func TestEventLoopPollsBeforeParking(t *testing.T) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(epfd)
-	l := &evloop{}
-	if l.poll(uintptr(epfd)) {
-		t.Fatal("poll found an event in an empty epoll set")
-	}
-	if l.empty != 1+parkPolls {
-		t.Errorf("%d empty epoll_waits before parking, want %d", l.empty, 1+parkPolls)
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(r.Fd())}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, int(r.Fd()), &ev); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = w.Write([]byte{1})
-	l.empty = 0
-	if !l.poll(uintptr(epfd)) || l.n != 1 || l.empty != 0 {
-		t.Errorf("pending event: poll took %d events after %d empty waits", l.n, l.empty)
-	}
 }
