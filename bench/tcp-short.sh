@@ -171,7 +171,9 @@ sysport() { # sysport SYS: sets port and pid
     *) echo "unknown system $1" >&2; exit 2 ;;
   esac
 }
-line_out() { # line_out SYS ROUND WRKLINE TICKS OPENS
+# line_out SYS ROUND WRKLINE TICKS OPENS: one result line. PassiveOpens
+# counts accepts by the proxy and by the origin: two per request.
+line_out() {
   local req dur ec er ew es et p50 p99
   read -r _ req dur ec er ew es et p50 p99 <<<"$3"
   awk -v s="$1" -v r="$2" -v req="$req" -v dur="$dur" -v dt="$4" -v hz="$HZ" \
@@ -202,35 +204,23 @@ if [ -n "${PAIR:-}" ]; then
     line_out "$1" "$r" "$l1" $(( a1 - a0 )) $(( (o1 - o0) * r1 / (r1 + r2 > 0 ? r1 + r2 : 1) ))
     line_out "$2" "$r" "$l2" $(( b1 - b0 )) $(( (o1 - o0) * r2 / (r1 + r2 > 0 ? r1 + r2 : 1) ))
   done
-  ROUNDS_DONE=1
-fi
-for r in $(seq "$ROUNDS"); do
-  [ -n "${ROUNDS_DONE:-}" ] && break
-  order=$SYSTEMS
-  [ $(( r % 2 )) -eq 0 ] && order=$(printf '%s\n' $SYSTEMS | tac | tr '\n' ' ')
-  for sys in $order; do
-    case $sys in
-      haproxy) port=$P_HAPROXY pid=$HAPROXY_PID ;;
-      lb) port=$P_LB pid=$LB_PID ;;
-      lb2) port=$P_LB2 pid=$LB2_PID ;;
-      *) echo "unknown system $sys" >&2; exit 2 ;;
-    esac
-    runwrk "$port" "$WARMUP" >/dev/null
-    sleep 1
-    kill -0 "$pid" 2>/dev/null || { echo "$sys exited" >&2; exit 1; }
-    t0=$(ticks "$pid"); o0=$(passive_opens)
-    line=$(runwrk "$port" "$DURATION")
-    t1=$(ticks "$pid"); o1=$(passive_opens)
-    [ -n "$line" ] || { echo "wrk gave no result for $sys" >&2; exit 1; }
-    # PassiveOpens counts accepts by the proxy and by the origin: two per request.
-    read -r _ req dur ec er ew es et p50 p99 <<<"$line"
-    awk -v s="$sys" -v r="$r" -v req="$req" -v dur="$dur" -v dt=$(( t1 - t0 )) -v hz="$HZ" \
-        -v err=$(( ec + er + ew + es + et )) -v p50="$p50" -v p99="$p99" -v opens=$(( o1 - o0 )) 'BEGIN {
-      cps = req / (dur / 1e6); cpu = dt / hz; per = (cpu > 0) ? req / cpu : 0
-      printf "%-8s %5d %10.0f %8.2f %12.0f %8.2f %8.2f %6d %9.2f\n", s, r, cps, cpu, per, p50, p99, err, opens / 2 / (req > 0 ? req : 1)
-    }' | tee -a "$RES"
+else
+  for r in $(seq "$ROUNDS"); do
+    order=$SYSTEMS
+    [ $(( r % 2 )) -eq 0 ] && order=$(printf '%s\n' $SYSTEMS | tac | tr '\n' ' ')
+    for sys in $order; do
+      sysport "$sys"
+      runwrk "$port" "$WARMUP" >/dev/null
+      sleep 1
+      kill -0 "$pid" 2>/dev/null || { echo "$sys exited" >&2; exit 1; }
+      t0=$(ticks "$pid"); o0=$(passive_opens)
+      line=$(runwrk "$port" "$DURATION")
+      t1=$(ticks "$pid"); o1=$(passive_opens)
+      [ -n "$line" ] || { echo "wrk gave no result for $sys" >&2; exit 1; }
+      line_out "$sys" "$r" "$line" $(( t1 - t0 )) $(( o1 - o0 ))
+    done
   done
-done
+fi
 
 echo
 echo "medians over $ROUNDS rounds (conn/cpu_s = connections per proxy CPU-second):"
