@@ -405,22 +405,22 @@ func TestEventLoopStaleEventAfterReuse(t *testing.T) {
 	cfd, tfd := old.cfd, old.tfd
 	l.release(old, false)
 
-	// A new flow whose sockets have the old numbers.
-	var fds []int
-	t.Cleanup(func() {
-		for _, fd := range fds {
-			syscall.Close(fd)
-		}
-	})
-	for range 2 {
+	// A new flow whose sockets have the old numbers. Linux would usually
+	// hand them out anyway (the lowest free numbers); dup3 makes it sure
+	// whatever else the test process opened meanwhile.
+	for _, want := range []int{cfd, tfd} {
 		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fds = append(fds, fd)
-	}
-	if !(fds[0] == cfd && fds[1] == tfd || fds[0] == tfd && fds[1] == cfd) {
-		t.Skipf("descriptors %v, not the old %d and %d", fds, cfd, tfd)
+		if fd != want {
+			err := unix.Dup3(fd, want, unix.O_CLOEXEC)
+			syscall.Close(fd)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Cleanup(func() { syscall.Close(want) })
 	}
 	nf := &flow{p: old.p, cfg: old.cfg}
 	nf.cfd, nf.tfd = cfd, tfd
