@@ -261,8 +261,10 @@ func TestEventLoopConnectTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	env := startProxy(t, Config{ConnectTimeout: timeout}, nil, fullListener(t))
 	added := loopFlows.Load()
-	c := dial(t, env.addr)
+	// The timeout runs from the proxy's accept, which may come before dial
+	// returns here: start the clock before dialling.
 	start := time.Now()
+	c := dial(t, env.addr)
 	_, _ = c.Write([]byte("waits for the connect"))
 	if _, err := c.Read(make([]byte, 1)); !isReset(err) && err != io.EOF {
 		t.Errorf("client read: %v, want a reset", err)
