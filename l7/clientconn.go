@@ -16,21 +16,32 @@ type deadlineListener struct {
 	// p parks idle keep-alive connections; nil leaves every connection
 	// with its fasthttp goroutine.
 	p *parker
+	// loops, when set, take the plain-TCP connections (event loops).
+	loops *loopSet
 }
 
 func (l deadlineListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return c, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return c, err
+		}
+		if _, isTLS := c.(interface{ Handshake() error }); isTLS {
+			return c, nil
+		}
+		if l.loops != nil && parkable(c) && l.loops.take(c) {
+			continue
+		}
+		return l.wrap(c), nil
 	}
-	if _, isTLS := c.(interface{ Handshake() error }); isTLS {
-		return c, nil
-	}
+}
+
+func (l deadlineListener) wrap(c net.Conn) net.Conn {
 	dc := &deadlineConn{Conn: c, born: time.Now()}
 	if l.p != nil && parkable(c) {
 		dc.p = l.p
 	}
-	return dc, nil
+	return dc
 }
 
 // parkable reports whether every byte of c not yet read is still in the

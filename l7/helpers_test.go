@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,7 +93,14 @@ type lbSetup struct {
 	wrap func(net.Listener) net.Listener
 	// tune, when set, adjusts the server before it serves.
 	tune func(*Server)
+	// goroutinePath keeps every connection off the event loops (tests of
+	// the goroutine path's own machinery: parking, fasthttp's limits).
+	goroutinePath bool
 }
+
+// testEventLoop says whether harness servers run with event loops: on,
+// unless L7_PATH=goroutine (make test runs the package both ways).
+var testEventLoop = os.Getenv("L7_PATH") != "goroutine"
 
 func startLBWithListener(t *testing.T, lc config.Listener, groups []config.TargetGroup, wrap func(net.Listener) net.Listener) *harness {
 	return startLB(t, lbSetup{listener: lc, groups: groups, wrap: wrap})
@@ -134,6 +142,7 @@ func startLB(t *testing.T, s lbSetup) *harness {
 	obs := &recorder{}
 	so := s.server
 	so.Listener = s.listener
+	so.EventLoop = so.EventLoop || (testEventLoop && !s.goroutinePath)
 	if so.Observer == nil {
 		so.Observer = obs
 	}

@@ -35,6 +35,8 @@ func startParkLB(t *testing.T, idle time.Duration, wrap func(net.Listener) net.L
 		groups:   []config.TargetGroup{group("web", target.addr())},
 		wrap:     wrap,
 		tune:     func(s *Server) { s.fs.MaxIdleWorkerDuration = 50 * time.Millisecond },
+		// Parking is the goroutine path's: connections stay off the loops.
+		goroutinePath: true,
 	})
 }
 
@@ -432,8 +434,9 @@ func TestWarmConnectionWaitsLonger(t *testing.T) {
 	parkBusyWaiters = -1 << 20 // every wait is a busy one
 	target := newBackend(t, "a", nil)
 	h := startLB(t, lbSetup{
-		listener: config.Listener{Protocol: "HTTP", IdleTimeout: config.Duration(time.Minute), DefaultAction: fwd("web")},
-		groups:   []config.TargetGroup{group("web", target.addr())},
+		listener:      config.Listener{Protocol: "HTTP", IdleTimeout: config.Duration(time.Minute), DefaultAction: fwd("web")},
+		groups:        []config.TargetGroup{group("web", target.addr())},
+		goroutinePath: true,
 	})
 	rc := dialRaw(t, h.addr)
 	rc.get("/1")
@@ -492,7 +495,8 @@ func (l readCountListener) Accept() (net.Conn, error) {
 func TestParkingServerReadsFirstRequestWhole(t *testing.T) {
 	var reads atomic.Int32
 	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fixed("hi")},
-		wrap: func(ln net.Listener) net.Listener { return readCountListener{Listener: ln, reads: &reads} }})
+		wrap:          func(ln net.Listener) net.Listener { return readCountListener{Listener: ln, reads: &reads} },
+		goroutinePath: true})
 	if h.srv.park == nil {
 		t.Fatal("a plain-HTTP server without MaxConnsPerIP parks idle connections")
 	}

@@ -49,6 +49,16 @@ type exchange struct {
 	up upstream
 	// head is true for HEAD requests (the response has no body).
 	head bool
+
+	// lc is the event-loop connection that carries the request, nil on
+	// the goroutine path (see loop_linux.go); classified says the loop
+	// ran classify already (verdict holds its result). fwd and fwdNow are
+	// forward's arguments, kept while the loop waits for the target.
+	lc         *lconn
+	classified bool
+	fwd        *forwardAction
+	fwdNow     time.Time
+	attempt    int
 }
 
 // exchangePool keeps exchanges with the body buffer of their target
@@ -74,6 +84,7 @@ func releaseExchange(x *exchange) {
 	x.view = RequestView{}
 	x.verdict = verdict{}
 	x.acquired, x.streaming, x.upgrade, x.closeTgt, x.head = false, false, false, false, false
+	x.lc, x.classified, x.fwd, x.attempt = nil, false, nil, 0
 	if x.up != nil {
 		x.up.done(false)
 		x.up = nil
@@ -138,7 +149,9 @@ func (x *exchange) serve() {
 		return
 	}
 	// Desync mitigation first: nothing ambiguous is routed or forwarded.
-	x.verdict = classify(h, v.RawHeaders, h.RequestURI())
+	if !x.classified {
+		x.verdict = classify(h, v.RawHeaders, h.RequestURI())
+	}
 	if x.verdict.longField {
 		ctx.SetConnectionClose()
 		x.fail(431, ReasonMalformedRequest)
@@ -244,7 +257,7 @@ func (x *exchange) failWith(e *Error) {
 }
 
 func (x *exchange) forward(f *forwardAction, now time.Time) {
-	ctx, s := x.ctx, x.s
+	ctx := x.ctx
 	tg, invalid := f.chooseGroup(&x.view, now)
 	if invalid {
 		x.rec.ErrorReason = ReasonStickyCookie
@@ -270,8 +283,18 @@ func (x *exchange) forward(f *forwardAction, now time.Time) {
 		x.failWith(downstreamBodyError(err))
 		return
 	}
-	idempotent := isIdempotent(x.view.Method)
 	x.head = ctx.IsHead()
+	if x.lc != nil && x.lc.l.send(x, b, f, now) {
+		// The event loop carries the exchange on; it calls forwardDone.
+		return
+	}
+	x.forwardSync(f, b, now)
+}
+
+// forwardSync runs the exchange with b's target on this goroutine: the
+// round trip through the target's pool, a retry on another target when
+// the first attempt failed before anything was sent, then forwardDone.
+func (x *exchange) forwardSync(f *forwardAction, b *backend, now time.Time) {
 	for attempt := 0; ; attempt++ {
 		b.t.Acquire()
 		x.rec.Target = b.t.Addr
@@ -288,48 +311,64 @@ func (x *exchange) forward(f *forwardAction, now time.Time) {
 			break
 		}
 		b.t.Release()
-		if targetDrained(b.t) {
-			// The deregistration delay ended while the request waited for
-			// its response: 502, never a retry (ALB).
-			x.failWith(&Error{Side: SideUpstream, Status: 502, Reason: ReasonDeregistered, Err: err})
+		nb, e := x.afterFailure(b, err, attempt)
+		if nb == nil {
+			x.failWith(e)
 			return
 		}
-		if ce := x.reqBody.clientErr; ce != nil {
-			x.failWith(downstreamBodyError(ce))
-			return
-		}
-		e := upstreamError(err)
-		var de *dialError
-		dial := errors.As(err, &de)
-		if dial {
-			b.t.ReportFailure()
-		}
-		// Not sent at all: a failed connect, or a pooled connection found
-		// stale before the first byte (and no body byte consumed yet).
-		unsent := dial || (errors.Is(err, errStaleConn) && (!x.req.IsBodyStream() || x.reqBody.n == 0))
-		replayable := unsent || (e.Retryable && idempotent && !x.req.IsBodyStream())
-		if attempt == 0 && replayable && e.Status != 503 {
-			nb := tg.pick(&x.view, b.t)
-			if (nb == nil || nb.t == b.t) && !dial {
-				// A stale pooled connection to the only target: a fresh
-				// connection to the same target is the retry.
-				nb = b
-			}
-			if nb != nil && (nb.t != b.t || !dial) {
-				s.counters.Retries.Add(1)
-				x.rec.Retried = true
-				b = nb
-				continue
-			}
-		}
-		x.failWith(e)
-		return
+		b = nb
 	}
+	x.forwardDone(f, now)
+}
+
+// afterFailure decides what follows a failed attempt on b's target (b's
+// Acquire already released): another attempt on nb, or the error e the
+// client gets. Only the first attempt is retried, and only when nothing
+// of the request was sent or it may be replayed (ALB's retry rules).
+func (x *exchange) afterFailure(b *backend, err error, attempt int) (nb *backend, e *Error) {
+	if targetDrained(b.t) {
+		// The deregistration delay ended while the request waited for
+		// its response: 502, never a retry (ALB).
+		return nil, &Error{Side: SideUpstream, Status: 502, Reason: ReasonDeregistered, Err: err}
+	}
+	if ce := x.reqBody.clientErr; ce != nil {
+		return nil, downstreamBodyError(ce)
+	}
+	e = upstreamError(err)
+	var de *dialError
+	dial := errors.As(err, &de)
+	if dial {
+		b.t.ReportFailure()
+	}
+	// Not sent at all: a failed connect, or a pooled connection found
+	// stale before the first byte (and no body byte consumed yet).
+	unsent := dial || (errors.Is(err, errStaleConn) && (!x.req.IsBodyStream() || x.reqBody.n == 0))
+	replayable := unsent || (e.Retryable && isIdempotent(x.view.Method) && !x.req.IsBodyStream())
+	if attempt == 0 && replayable && e.Status != 503 {
+		nb = x.tg.pick(&x.view, b.t)
+		if (nb == nil || nb.t == b.t) && !dial {
+			// A stale pooled connection to the only target: a fresh
+			// connection to the same target is the retry.
+			nb = b
+		}
+		if nb != nil && (nb.t != b.t || !dial) {
+			x.s.counters.Retries.Add(1)
+			x.rec.Retried = true
+			return nb, nil
+		}
+	}
+	return nil, e
+}
+
+// forwardDone answers with the target's response, whose head (and small
+// body) x.resp holds, and x.b's target acquired.
+func (x *exchange) forwardDone(f *forwardAction, now time.Time) {
 	x.reqBody.r = nil
 	x.tHeaders = time.Now()
 	x.rec.RequestProcessing = x.tSent.Sub(x.rec.Received)
 	x.rec.TargetProcessing = x.tHeaders.Sub(x.tSent)
 	x.respond()
+	tg := x.tg
 	if f.stickiness > 0 && len(f.groups) > 1 {
 		// Set on every response: the window is refreshed, as ALB does.
 		setGroupCookie(x, f.scope, tg.name, now, f.stickiness)

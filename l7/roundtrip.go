@@ -124,35 +124,12 @@ func roundTripWith[C interface{ Conn() net.Conn }](hc *fasthttp.HostClient, t *r
 		}
 		return nil, err
 	}
-	if err := resp.Header.Read(br); err != nil {
+	stream, err := readResponse(br, resp, head)
+	if err != nil {
 		return fail(err)
 	}
-	for n := 0; resp.StatusCode() >= 100 && resp.StatusCode() < 200; n++ {
-		if resp.StatusCode() == fasthttp.StatusSwitchingProtocols {
-			return fail(errUnexpectedSwitch)
-		}
-		if n >= maxInterimResponses {
-			return fail(errTooManyInterim)
-		}
-		if err := resp.Header.Read(br); err != nil {
-			return fail(err)
-		}
-	}
 	reuse := !req.ConnectionClose() && !resp.ConnectionClose()
-	st := resp.StatusCode()
-	cl := resp.Header.ContentLength()
-	switch {
-	case head || st == fasthttp.StatusNoContent || st == fasthttp.StatusNotModified:
-		resp.SkipBody = true
-	case cl >= 0 && cl <= maxBufferedBody:
-		if err := resp.ReadBody(br, 0); err != nil {
-			return fail(err)
-		}
-	default:
-		resp.StreamBody = true
-		if err := resp.ReadBody(br, 0); err != nil {
-			return fail(err)
-		}
+	if stream {
 		p, _ := pooledConnPool.Get().(*pooledConn[C])
 		if p == nil {
 			p = &pooledConn[C]{}
@@ -170,4 +147,42 @@ func roundTripWith[C interface{ Conn() net.Conn }](hc *fasthttp.HostClient, t *r
 		closeConn(hc, cc)
 	}
 	return nil, nil
+}
+
+// readResponse reads a response head from br into resp, skipping interim
+// (1xx) responses, then a body of at most maxBufferedBody bytes with a
+// Content-Length. A larger body, or one without a length, is left to
+// stream from br (stream is true).
+func readResponse(br *bufio.Reader, resp *fasthttp.Response, head bool) (stream bool, err error) {
+	if err := resp.Header.Read(br); err != nil {
+		return false, err
+	}
+	for n := 0; resp.StatusCode() >= 100 && resp.StatusCode() < 200; n++ {
+		if resp.StatusCode() == fasthttp.StatusSwitchingProtocols {
+			return false, errUnexpectedSwitch
+		}
+		if n >= maxInterimResponses {
+			return false, errTooManyInterim
+		}
+		if err := resp.Header.Read(br); err != nil {
+			return false, err
+		}
+	}
+	st := resp.StatusCode()
+	cl := resp.Header.ContentLength()
+	switch {
+	case head || st == fasthttp.StatusNoContent || st == fasthttp.StatusNotModified:
+		resp.SkipBody = true
+	case cl >= 0 && cl <= maxBufferedBody:
+		if err := resp.ReadBody(br, 0); err != nil {
+			return false, err
+		}
+	default:
+		resp.StreamBody = true
+		if err := resp.ReadBody(br, 0); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	return false, nil
 }

@@ -52,6 +52,12 @@ type ServerOptions struct {
 	// reported as "-" (tlsx.Facts' unknown) are read as "" (unknown here).
 	// On is forced true: it is only asked about TLS connections.
 	TLSFacts func(c net.Conn) TLSFacts
+	// EventLoop carries plain-HTTP connections (no TLS, no PROXY
+	// protocol, no MaxConnsPerIP) on event loops, one per CPU, instead of
+	// a goroutine each; what the loop does not carry (request bodies,
+	// upgrades, large or streamed responses, TLS or host-name targets)
+	// moves to the goroutine path. Linux only; see loop_linux.go.
+	EventLoop bool
 	// HTTP01, when set, answers ACME HTTP-01 challenges: every request
 	// whose canonical path starts with /.well-known/acme-challenge/ is
 	// offered to it before any rule; when it returns ok, the client gets
@@ -78,6 +84,9 @@ type Server struct {
 	// park holds idle keep-alive plain-HTTP connections without a
 	// goroutine (nil for HTTPS, with MaxConnsPerIP, and off Linux).
 	park *parker
+	// loops carry plain-HTTP connections on event loops (nil unless
+	// ServerOptions.EventLoop; see loop_linux.go).
+	loops *loopSet
 
 	// hijacked tracks WebSocket tunnels, which fasthttp's Shutdown does
 	// not see; Shutdown closes them at its deadline.
@@ -175,6 +184,9 @@ func NewServer(r *Router, o ServerOptions) (*Server, error) {
 	if !s.https && o.MaxConnsPerIP <= 0 {
 		s.park = newParker(s)
 	}
+	if o.EventLoop && !s.https && o.MaxConnsPerIP <= 0 {
+		s.loops = newLoopSet(s)
+	}
 	if s.park != nil {
 		// A parked connection holds no goroutine and no buffer, so one
 		// still waiting with its goroutine may keep its write buffer and
@@ -210,7 +222,7 @@ func (s *Server) Counters() *Counters { return &s.counters }
 // Serve accepts connections on ln until Shutdown. ln is the caller's: wrap
 // it for PROXY protocol or TLS before handing it in.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.fs.Serve(deadlineListener{Listener: ln, p: s.park})
+	err := s.fs.Serve(deadlineListener{Listener: ln, p: s.park, loops: s.loops})
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("l7: serve %s: %w", s.name, err)
 	}
@@ -230,7 +242,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.park != nil {
 		s.park.close()
 	}
+	if s.loops != nil {
+		s.loops.shutdown()
+	}
 	err := s.fs.ShutdownWithContext(ctx)
+	if s.loops != nil {
+		s.waitLoops(ctx)
+	}
 	done := make(chan struct{})
 	go func() { s.hwg.Wait(); close(done) }()
 	select {
@@ -254,6 +272,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("l7: shutdown %s: %w", s.name, err)
 	}
 	return err
+}
+
+// waitLoops waits until the event loops hold no connection; at ctx's
+// deadline it closes what they hold.
+func (s *Server) waitLoops(ctx context.Context) {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for s.loops.conns.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			s.loops.kill()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // handleParseError answers what fasthttp could not parse. Nothing of it
@@ -320,21 +353,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	x.ctx = ctx
 	defer func() {
 		if p := recover(); p != nil {
-			s.counters.Panics.Add(1)
-			s.log.Error("l7: handler panic", "listener", s.name, "client_ip", x.view.Client.Addr().String(),
-				"err", fmt.Sprintf("%v\n%s", p, debug.Stack()))
-			x.abandonUpstream()
-			writeErrorResponse(&ctx.Response, 500)
-			ctx.SetConnectionClose()
-			x.rec.Status = 500
-			x.rec.ErrorReason = ReasonPanic
-			s.counters.ELB5xx.Add(1)
+			x.panicked(p)
 		}
-		// Measured at arrival (no clock read): a connection past its
-		// lifetime closes after this response either way.
-		if s.draining.Load() || x.rec.Received.Sub(connStart(ctx)) > s.maxConn {
-			ctx.SetConnectionClose()
-		}
+		x.closeIfDue(connStart(ctx))
 		if !x.streaming {
 			x.finish()
 		}
@@ -342,10 +363,38 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	x.serve()
 }
 
+// panicked answers a request whose handling panicked with p: 500, the
+// connection closed after it, the panic counted and logged.
+func (x *exchange) panicked(p any) {
+	s, ctx := x.s, x.ctx
+	s.counters.Panics.Add(1)
+	s.log.Error("l7: handler panic", "listener", s.name, "client_ip", x.view.Client.Addr().String(),
+		"err", fmt.Sprintf("%v\n%s", p, debug.Stack()))
+	x.abandonUpstream()
+	writeErrorResponse(&ctx.Response, 500)
+	ctx.SetConnectionClose()
+	x.rec.Status = 500
+	x.rec.ErrorReason = ReasonPanic
+	s.counters.ELB5xx.Add(1)
+}
+
+// closeIfDue makes the answer close the connection when the server drains
+// or the connection, accepted at born, is past its lifetime. Measured at
+// arrival (no clock read): a connection past its lifetime closes after
+// this response either way.
+func (x *exchange) closeIfDue(born time.Time) {
+	if x.s.draining.Load() || x.rec.Received.Sub(born) > x.s.maxConn {
+		x.ctx.SetConnectionClose()
+	}
+}
+
 // connID identifies the client connection: a plain connection keeps the
 // fasthttp ID of its first request across parking (fasthttp numbers a
 // connection served again as a new one).
 func connID(ctx *fasthttp.RequestCtx) uint64 {
+	if lc, ok := ctx.Conn().(*lconn); ok {
+		return lc.id
+	}
 	if dc, ok := ctx.Conn().(*deadlineConn); ok {
 		if dc.connID == 0 {
 			dc.connID = ctx.ConnID()
@@ -359,6 +408,9 @@ func connID(ctx *fasthttp.RequestCtx) uint64 {
 // connection carries it in its deadlineConn: with ReduceMemoryUsage
 // fasthttp's ConnTime is that of whichever RequestCtx the pool handed out.
 func connStart(ctx *fasthttp.RequestCtx) time.Time {
+	if lc, ok := ctx.Conn().(*lconn); ok {
+		return lc.born
+	}
 	if dc, ok := ctx.Conn().(*deadlineConn); ok {
 		return dc.born
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -82,6 +83,18 @@ type Transport struct {
 	mu      sync.Mutex
 	clients map[poolKey]*fasthttp.HostClient
 	drain   drainWatch
+	// loop counts the event loops' connections per target address
+	// (*atomic.Int64), which MaxConnsPerTarget caps across loops.
+	loop sync.Map
+}
+
+// loopConns returns the event loops' connection count for addr.
+func (t *Transport) loopConns(addr string) *atomic.Int64 {
+	if v, ok := t.loop.Load(addr); ok {
+		return v.(*atomic.Int64)
+	}
+	v, _ := t.loop.LoadOrStore(addr, new(atomic.Int64))
+	return v.(*atomic.Int64)
 }
 
 type poolKey struct {
