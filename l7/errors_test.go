@@ -236,12 +236,16 @@ func TestNoRetryOfSentNonIdempotentRequest(t *testing.T) {
 
 func TestHandlerPanicIsRecovered(t *testing.T) {
 	be := newBackend(t, "a", nil)
-	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")}, groups: []config.TargetGroup{group("web", be.addr())}})
-	h.srv.testHookRoute = func(v *RequestView) {
-		if string(v.Path) == "/boom" {
-			panic("injected")
-		}
-	}
+	// Set before the server serves: an event loop reads it with no other
+	// synchronisation with this goroutine.
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")}, groups: []config.TargetGroup{group("web", be.addr())},
+		tune: func(s *Server) {
+			s.testHookRoute = func(v *RequestView) {
+				if string(v.Path) == "/boom" {
+					panic("injected")
+				}
+			}
+		}})
 	if st, _, _ := h.get("/boom"); st != 500 {
 		t.Fatalf("status %d, want 500", st)
 	}

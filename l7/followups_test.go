@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,12 +19,17 @@ import (
 // matches the path; unknown tokens go through the rules as usual.
 func TestHTTP01AnsweredBeforeRules(t *testing.T) {
 	be := newBackend(t, "a", nil)
-	var asked [][]byte
+	var (
+		mu    sync.Mutex
+		asked [][]byte
+	)
 	lc := config.Listener{Protocol: "HTTP", DefaultAction: fwd("web"), Rules: []config.Rule{
 		{Priority: 1, Conditions: config.Conditions{Path: []string{"/.well-known/*"}}, Action: fixed("rule")}}}
 	h := startLB(t, lbSetup{listener: lc, groups: []config.TargetGroup{group("web", be.addr())},
 		server: ServerOptions{HTTP01: func(p []byte) ([]byte, bool) {
-			asked = append(asked, append([]byte(nil), p...)) // handler goroutines run one at a time here
+			mu.Lock()
+			asked = append(asked, append([]byte(nil), p...))
+			mu.Unlock()
 			if string(p) == "/.well-known/acme-challenge/tok1" {
 				return []byte("tok1.thumbprint"), true
 			}
@@ -42,6 +48,8 @@ func TestHTTP01AnsweredBeforeRules(t *testing.T) {
 	if st, _, body := h.get("/other"); st != 200 || body != "a" {
 		t.Fatalf("other path: %d %q", st, body)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(asked) != 2 {
 		t.Fatalf("HTTP01 asked %d times (%q), want 2 (challenge paths only)", len(asked), asked)
 	}

@@ -893,6 +893,8 @@ func (a *app) serveLocked(ll *liveListener, lc config.Listener, s *snapshot, key
 	srv, err := l7.NewServer(s.routers[key], l7.ServerOptions{
 		Listener: lc, Observer: a, Logger: a.log,
 		TLSFacts: tlsFacts, HTTP01: a.acmeHTTP01,
+		// Plain-HTTP connections ride the event loops (l7/loop_linux.go).
+		EventLoop: true,
 	})
 	if err != nil {
 		ln.Close()
