@@ -3,111 +3,40 @@ package l4
 import (
 	"net/netip"
 	"syscall"
-	"unsafe"
+
+	"github.com/switchyard/switchyard/internal/rawsock"
 )
 
-// The event loop's system calls are raw (syscall.RawSyscall): none of them
-// blocks — every socket is non-blocking and epoll_wait is asked not to
-// wait — so the scheduler need not be told (entersyscall/exitsyscall cost
-// ~0.1 µs a call), and a call that runs long in the kernel (a connect or a
-// close on loopback runs the peer's TCP receive path too, tens of µs) is
-// not taken for a blocked one: sysmon would hand the P to another thread
-// meanwhile, and the loop would have to wait for it back. Errors are
-// syscall.Errno values, 0 for none.
+// The event loop's raw system calls live in internal/rawsock (shared with
+// l7's HTTP loop); these names keep l4's code and its portable twins
+// (sys_other.go) alike.
 
-// rawRead reads from the socket fd into b. recvfrom, not read: it goes to
-// the socket directly, without the VFS layer's file-position lock and
-// checks that read(2) takes (perf: vfs_read, fdget_pos, rw_verify_area
-// and the iterator setup were ~1 % of lb's CPU on short connections;
-// HAProxy uses recvfrom too).
-func rawRead(fd int, b []byte) (int, syscall.Errno) {
-	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), 0, 0, 0)
-	if e != 0 {
-		return -1, e
-	}
-	return int(n), 0
-}
+func rawRead(fd int, b []byte) (int, syscall.Errno) { return rawsock.Read(fd, b) }
 
-// rawWrite writes b to the socket fd once: sendto, for the reason rawRead
-// uses recvfrom, with MSG_NOSIGNAL (a reset peer gives EPIPE, no SIGPIPE
-// for the runtime to field).
-func rawWrite(fd int, b []byte, flags int) (int, syscall.Errno) {
-	n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), uintptr(flags|syscall.MSG_NOSIGNAL), 0, 0)
-	if e != 0 {
-		return -1, e
-	}
-	return int(n), 0
-}
+func rawWrite(fd int, b []byte, flags int) (int, syscall.Errno) { return rawsock.Write(fd, b, flags) }
 
-func rawClose(fd int) syscall.Errno {
-	_, _, e := syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
-	return e
-}
+func rawClose(fd int) syscall.Errno { return rawsock.Close(fd) }
 
-func rawShutdown(fd, how int) syscall.Errno {
-	_, _, e := syscall.RawSyscall(syscall.SYS_SHUTDOWN, uintptr(fd), uintptr(how), 0)
-	return e
-}
+func rawShutdown(fd, how int) syscall.Errno { return rawsock.Shutdown(fd, how) }
 
-// rawEpollWait takes the pending events without waiting (epoll_pwait with
-// a zero timeout and no signal mask: every architecture has it).
 func rawEpollWait(epfd int, events []syscall.EpollEvent) (int, syscall.Errno) {
-	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), 0
+	return rawsock.EpollWait(epfd, events)
 }
 
 func rawEpollCtl(epfd, op, fd int, ev *syscall.EpollEvent) syscall.Errno {
-	_, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
-	return e
+	return rawsock.EpollCtl(epfd, op, fd, ev)
 }
 
-// rawSocketTCP opens a non-blocking, close-on-exec TCP socket: one
-// socket(2) with SOCK_NONBLOCK|SOCK_CLOEXEC, no fcntl.
-func rawSocketTCP(family int) (int, syscall.Errno) {
-	fd, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(family), syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_TCP)
-	if e != 0 {
-		return -1, e
-	}
-	return int(fd), 0
-}
+func rawSocketTCP(family int) (int, syscall.Errno) { return rawsock.SocketTCP(family) }
 
 func rawSetsockoptInt(fd, level, opt, value int) syscall.Errno {
-	v := int32(value)
-	_, _, e := syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&v)), 4, 0)
-	return e
+	return rawsock.SetsockoptInt(fd, level, opt, value)
 }
 
 // rawSockaddr is a target's address in the kernel's layout, for connect.
-type rawSockaddr struct {
-	sa4 syscall.RawSockaddrInet4
-	sa6 syscall.RawSockaddrInet6
-	v6  bool
-}
+type rawSockaddr struct{ rawsock.Sockaddr }
 
-func (r *rawSockaddr) set(ap netip.AddrPort) {
-	port := ap.Port()
-	if a := ap.Addr(); a.Is4() {
-		r.sa4 = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: a.As4()}
-		p := (*[2]byte)(unsafe.Pointer(&r.sa4.Port))
-		p[0], p[1] = byte(port>>8), byte(port)
-		r.v6 = false
-	} else {
-		r.sa6 = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: a.As16()}
-		p := (*[2]byte)(unsafe.Pointer(&r.sa6.Port))
-		p[0], p[1] = byte(port>>8), byte(port)
-		r.v6 = true
-	}
-}
+func (r *rawSockaddr) set(ap netip.AddrPort) { r.Set(ap) }
 
 // rawConnect starts a connect of the non-blocking socket fd to r.
-func rawConnect(fd int, r *rawSockaddr) syscall.Errno {
-	p, n := unsafe.Pointer(&r.sa4), unsafe.Sizeof(r.sa4)
-	if r.v6 {
-		p, n = unsafe.Pointer(&r.sa6), unsafe.Sizeof(r.sa6)
-	}
-	_, _, e := syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(p), n)
-	return e
-}
+func rawConnect(fd int, r *rawSockaddr) syscall.Errno { return rawsock.Connect(fd, &r.Sockaddr) }

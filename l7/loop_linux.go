@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/switchyard/switchyard/internal/rawsock"
 )
 
 // The event loop carries the common HTTP/1.1 exchange — a plain keep-alive
@@ -374,7 +376,7 @@ func (l *httpLoop) signal() {
 // false parks the goroutine until the epoll descriptor is readable.
 func (l *httpLoop) poll(fd uintptr) bool {
 	for {
-		n, err := rawEpollWait(int(fd), l.events[:])
+		n, err := rawsock.EpollWait(int(fd), l.events[:])
 		if err == syscall.EINTR {
 			continue
 		}
@@ -477,7 +479,7 @@ func (l *httpLoop) slot(fd int) *loopSlot {
 func (l *httpLoop) addClient(c *lconn) {
 	c.l, c.tag, c.since = l, l.nextTag(), l.now
 	ev := syscall.EpollEvent{Events: loopEvMask, Fd: int32(c.fd), Pad: int32(c.tag)}
-	if e := rawEpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); e != 0 {
+	if e := rawsock.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev); e != 0 {
 		// Not in the set: the goroutine path serves it.
 		l.ls.conns.Add(-1)
 		loopHandOffs.Add(1)
@@ -752,6 +754,9 @@ func (l *httpLoop) complete(c *lconn) {
 		if e == syscall.EINTR {
 			continue
 		}
+		if e == syscall.EAGAIN {
+			n = 0
+		}
 		if e == syscall.EAGAIN || (e == 0 && n < len(out)) {
 			// The client reads slower than we answer: the rest goes out
 			// on the goroutine path, which then serves the connection.
@@ -796,7 +801,7 @@ func answerHead(x *exchange, ctx *fasthttp.RequestCtx, born time.Time) bool {
 
 // detach takes c out of the loop (its socket stays open).
 func (l *httpLoop) detach(c *lconn) {
-	_ = rawEpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	_ = rawsock.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
 	l.slots[c.fd] = loopSlot{}
 	last := l.clients[len(l.clients)-1]
 	l.clients[c.idx], last.idx = last, c.idx
@@ -1001,7 +1006,7 @@ func (l *httpLoop) dial(p *tpool) (*tconn, error) {
 	}
 	t := &tconn{l: l, pool: p, fd: fd, tag: l.nextTag(), connecting: inProgress, since: l.now}
 	ev := syscall.EpollEvent{Events: loopEvMask | syscall.EPOLLOUT, Fd: int32(fd), Pad: int32(t.tag)}
-	if e := rawEpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); e != 0 {
+	if e := rawsock.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); e != 0 {
 		rawClose(fd)
 		return nil, &dialError{err: os.NewSyscallError("epoll_ctl", e)}
 	}
@@ -1092,7 +1097,7 @@ func (p *tpool) dropWaiter(c *lconn) {
 func (l *httpLoop) targetEvent(t *tconn, evs uint32) {
 	if t.connecting {
 		if evs&(syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
-			if e := rawSoError(t.fd); e != 0 {
+			if e := rawsock.SoError(t.fd); e != 0 {
 				l.attemptFailed(t.c, &dialError{err: os.NewSyscallError("connect", e)})
 				return
 			}
@@ -1100,7 +1105,7 @@ func (l *httpLoop) targetEvent(t *tconn, evs uint32) {
 		if evs&(syscall.EPOLLOUT|syscall.EPOLLERR|syscall.EPOLLHUP) == 0 {
 			return
 		}
-		if e := rawSoError(t.fd); e != 0 {
+		if e := rawsock.SoError(t.fd); e != 0 {
 			l.attemptFailed(t.c, &dialError{err: os.NewSyscallError("connect", e)})
 			return
 		}
@@ -1120,7 +1125,7 @@ func (l *httpLoop) targetEvent(t *tconn, evs uint32) {
 	if t.c == nil {
 		// Idle in the pool: the target closed it or sent bytes nobody asked
 		// for, unless this is an edge of the last response's bytes.
-		if evs&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 && rawPeekStale(t.fd) {
+		if evs&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 && rawsock.PeekStale(t.fd) {
 			l.closeTarget(t)
 		}
 		return
@@ -1323,7 +1328,7 @@ func (l *httpLoop) exchangeToGo(c *lconn, b *backend) {
 func (l *httpLoop) responseToGo(c *lconn, t *tconn, data []byte) {
 	raw := append([]byte(nil), data...)
 	fd := t.fd
-	_ = rawEpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
+	_ = rawsock.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
 	l.forget(t)
 	t.fd, t.c, c.t = -1, nil, nil
 	l.serveWaiter(t.pool)

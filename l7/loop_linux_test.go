@@ -3,11 +3,14 @@
 package l7
 
 import (
+	"bufio"
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,5 +188,46 @@ func TestHeadEnd(t *testing.T) {
 		if got := headEnd([]byte(tc.in)); got != tc.want {
 			t.Errorf("headEnd(%q) = %d, want %d", tc.in, got, tc.want)
 		}
+	}
+}
+
+// A client that does not read: the loop's write would block, so the rest
+// of the answer and the connection go to the goroutine path, and every
+// byte still arrives in order.
+func TestLoopHandsOverBlockedWrites(t *testing.T) {
+	body := bytes.Repeat([]byte("z"), 60<<10) // carried by the loop (≤ 64 KiB)
+	be := newBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
+	})
+	h := startLoopLB(t, config.Listener{}, be, ServerOptions{})
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	c, err := d.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	handed := loopHandOffs.Load()
+	const n = 128 // ~7.5 MiB: more than loopback send buffers grow to
+	if _, err := io.WriteString(c, strings.Repeat("GET /big HTTP/1.1\r\nHost: a\r\n\r\n", n)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the answers pile up unread
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for i := range n {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 || !bytes.Equal(got, body) {
+			t.Fatalf("answer %d: %v status %d, %d bytes", i, err, resp.StatusCode, len(got))
+		}
+	}
+	if got := loopHandOffs.Load() - handed; got != 1 {
+		t.Fatalf("%d hand-offs, want 1 (the write that would block)", got)
 	}
 }
