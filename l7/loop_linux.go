@@ -956,22 +956,27 @@ func (l *httpLoop) attempt(c *lconn, b *backend) {
 		l.attemptFailed(c, errTargetDrained)
 		return
 	}
-	var t *tconn
-	if n := len(p.idle); n > 0 {
-		t = p.idle[n-1]
-		p.idle = p.idle[:n-1]
-	} else if p.full() {
+	if len(p.idle) == 0 && p.full() {
 		c.wpool, c.waitAt = p, l.now
 		p.waiters = append(p.waiters, c)
 		return
-	} else {
-		var err error
-		if t, err = l.dial(p); err != nil {
-			l.attemptFailed(c, err)
-			return
-		}
+	}
+	t, err := l.conn(p)
+	if err != nil {
+		l.attemptFailed(c, err)
+		return
 	}
 	l.sendOn(c, t)
+}
+
+// conn takes p's most recently used idle connection, or dials one.
+func (l *httpLoop) conn(p *tpool) (*tconn, error) {
+	if n := len(p.idle); n > 0 {
+		t := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		return t, nil
+	}
+	return l.dial(p)
 }
 
 // sendOn writes c's request on t.
@@ -1070,16 +1075,10 @@ func (l *httpLoop) serveWaiter(p *tpool) {
 		c := p.waiters[0]
 		p.waiters = p.waiters[1:]
 		c.wpool = nil
-		var t *tconn
-		if n := len(p.idle); n > 0 {
-			t = p.idle[n-1]
-			p.idle = p.idle[:n-1]
-		} else {
-			var err error
-			if t, err = l.dial(p); err != nil {
-				l.attemptFailed(c, err)
-				continue
-			}
+		t, err := l.conn(p)
+		if err != nil {
+			l.attemptFailed(c, err)
+			continue
 		}
 		l.sendOn(c, t)
 	}
@@ -1308,18 +1307,22 @@ func (l *httpLoop) exchangeToGo(c *lconn, b *backend) {
 	c.waiting = false
 	s := l.s
 	s.hwg.Add(1)
-	go func() {
-		defer s.hwg.Done()
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					x.panicked(p)
-				}
-			}()
-			x.forwardSync(x.fwd, b, x.fwdNow)
+	go s.finishOnGo(c, func() { x.forwardSync(x.fwd, b, x.fwdNow) })
+}
+
+// finishOnGo runs fn, the rest of c's exchange on the goroutine path (a
+// panic is answered 500), then writes the answer and serves c on.
+func (s *Server) finishOnGo(c *lconn, fn func()) {
+	defer s.hwg.Done()
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				c.x.panicked(p)
+			}
 		}()
-		s.answerOnGo(c)
+		fn()
 	}()
+	s.answerOnGo(c)
 }
 
 // responseToGo hands c's exchange, with t's connection and data (the
@@ -1340,45 +1343,36 @@ func (l *httpLoop) responseToGo(c *lconn, t *tconn, data []byte) {
 	s := l.s
 	opts := t.pool.opts
 	s.hwg.Add(1)
-	go func() {
-		defer s.hwg.Done()
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					x.panicked(p)
-				}
-			}()
-			f := os.NewFile(uintptr(fd), "l7-target")
-			conn, err := net.FileConn(f)
-			_ = f.Close()
-			if err != nil {
-				b.t.Release()
-				x.failWith(upstreamError(err))
-				return
+	go s.finishOnGo(c, func() {
+		f := os.NewFile(uintptr(fd), "l7-target")
+		conn, err := net.FileConn(f)
+		_ = f.Close()
+		if err != nil {
+			b.t.Release()
+			x.failWith(upstreamError(err))
+			return
+		}
+		ic := &idleConn{Conn: conn, read: opts.ResponseTimeout, write: opts.WriteTimeout, readSinceWrite: true}
+		br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(raw), ic), opts.ReadBufferSize)
+		x.resp.Reset()
+		stream, err := readResponse(br, &x.resp, x.head)
+		if err != nil {
+			_ = conn.Close()
+			b.t.Release()
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
 			}
-			ic := &idleConn{Conn: conn, read: opts.ResponseTimeout, write: opts.WriteTimeout, readSinceWrite: true}
-			br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(raw), ic), opts.ReadBufferSize)
-			x.resp.Reset()
-			stream, err := readResponse(br, &x.resp, x.head)
-			if err != nil {
-				_ = conn.Close()
-				b.t.Release()
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				x.failWith(upstreamError(err))
-				return
-			}
-			x.b, x.acquired = b, true
-			if stream {
-				x.up = ownedConn{conn}
-			} else {
-				_ = conn.Close()
-			}
-			x.forwardDone(x.fwd, x.fwdNow)
-		}()
-		s.answerOnGo(c)
-	}()
+			x.failWith(upstreamError(err))
+			return
+		}
+		x.b, x.acquired = b, true
+		if stream {
+			x.up = ownedConn{conn}
+		} else {
+			_ = conn.Close()
+		}
+		x.forwardDone(x.fwd, x.fwdNow)
+	})
 }
 
 // ownedConn is a target connection an exchange owns outright (it left a
