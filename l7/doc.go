@@ -25,6 +25,12 @@
 // HTTP/2 front end can feed the same Router.Match. Matching and
 // TargetGroup.Pick allocate nothing.
 //
+// With ServerOptions.EventLoop (lb sets it), plain-HTTP connections are
+// carried by event loops, one per CPU, with their own target pools; what a
+// loop does not carry (bodies, upgrades, large or streamed responses, TLS
+// or host-name targets, blocked writes) moves to the goroutine path
+// described next. See loop_linux.go and docs/l7.md "Event loops".
+//
 // Idle keep-alive plain-HTTP client connections are parked (Linux): after
 // a short wait with their fasthttp goroutine they wait in an epoll set of
 // the Server with no goroutine or buffer, and go back to fasthttp
