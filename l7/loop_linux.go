@@ -213,6 +213,7 @@ type httpLoop struct {
 	qmu     sync.Mutex
 	inbox   []*lconn
 	killReq bool
+	quit    bool // stop asked: end now
 	closed  bool
 }
 
@@ -261,7 +262,6 @@ type lconn struct {
 // tconn is a target connection owned by a loop: idle in its pool (c nil)
 // or carrying c's request.
 type tconn struct {
-	l          *httpLoop
 	pool       *tpool
 	fd         int
 	tag        uint32
@@ -287,7 +287,6 @@ type tpool struct {
 	ok   bool // ap is an IP address the loop can connect to
 	opts *TransportOptions
 	idle []*tconn
-	open int // this loop's connections to the target
 	// all counts the connections to the target of every loop of the
 	// Transport: MaxConnsPerTarget caps it.
 	all     *atomic.Int64
@@ -357,12 +356,15 @@ func (l *httpLoop) wake(kill bool) {
 	l.signal()
 }
 
+// stop ends a loop that holds no connection yet (its siblings could not
+// be made): the loop itself closes its descriptors.
 func (l *httpLoop) stop() {
 	l.qmu.Lock()
-	l.closed = true
-	l.qmu.Unlock()
-	_ = l.file.Close()
-	_ = syscall.Close(l.wfd)
+	defer l.qmu.Unlock()
+	if !l.closed {
+		l.quit = true
+		l.signal()
+	}
 }
 
 // signal writes the eventfd; qmu is held.
@@ -411,7 +413,11 @@ func (l *httpLoop) run() {
 			l.end()
 			return
 		}
-		l.takeInbox()
+		if l.takeInbox() {
+			l.killAll()
+			l.end()
+			return
+		}
 		if !l.now.Before(next) {
 			l.sweep()
 			next = l.now.Add(loopTick)
@@ -447,12 +453,15 @@ func (l *httpLoop) end() {
 	_ = l.file.Close()
 }
 
-func (l *httpLoop) takeInbox() {
+// takeInbox adds the queued connections and runs a queued kill; true
+// when the loop is to stop.
+func (l *httpLoop) takeInbox() bool {
 	l.qmu.Lock()
 	in := l.inbox
 	l.inbox = nil
 	kill := l.killReq
 	l.killReq = false
+	quit := l.quit
 	l.qmu.Unlock()
 	for _, c := range in {
 		l.addClient(c)
@@ -460,6 +469,7 @@ func (l *httpLoop) takeInbox() {
 	if kill {
 		l.killAll()
 	}
+	return quit
 }
 
 func (l *httpLoop) nextTag() uint32 {
@@ -1009,7 +1019,7 @@ func (l *httpLoop) dial(p *tpool) (*tconn, error) {
 	if e != 0 {
 		return nil, &dialError{err: os.NewSyscallError("connect", e)}
 	}
-	t := &tconn{l: l, pool: p, fd: fd, tag: l.nextTag(), connecting: inProgress, since: l.now}
+	t := &tconn{pool: p, fd: fd, tag: l.nextTag(), connecting: inProgress, since: l.now}
 	ev := syscall.EpollEvent{Events: loopEvMask | syscall.EPOLLOUT, Fd: int32(fd), Pad: int32(t.tag)}
 	if e := rawsock.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); e != 0 {
 		rawClose(fd)
@@ -1018,7 +1028,6 @@ func (l *httpLoop) dial(p *tpool) (*tconn, error) {
 	*l.slot(fd) = loopSlot{t: t, tag: t.tag}
 	t.idx = len(l.targets)
 	l.targets = append(l.targets, t)
-	p.open++
 	p.all.Add(1)
 	return t, nil
 }
@@ -1042,7 +1051,6 @@ func (l *httpLoop) forget(t *tconn) {
 	l.targets[t.idx], last.idx = last, t.idx
 	l.targets = l.targets[:len(l.targets)-1]
 	p := t.pool
-	p.open--
 	p.all.Add(-1)
 	for i, it := range p.idle {
 		if it == t {
@@ -1176,16 +1184,16 @@ func (l *httpLoop) readTarget(t *tconn) {
 		case e == syscall.EINTR:
 			continue
 		case e != 0:
-			l.targetFailed(t, os.NewSyscallError("read", e))
+			l.attemptFailed(t.c, os.NewSyscallError("read", e))
 			return
 		case n == 0:
 			if len(t.rbuf) == 0 {
 				// Closed before the first byte of the response: the same
 				// error the goroutine path reports (retryable when the
 				// request may be replayed).
-				l.targetFailed(t, fasthttp.ErrConnectionClosed)
+				l.attemptFailed(t.c, fasthttp.ErrConnectionClosed)
 			} else {
-				l.targetFailed(t, io.ErrUnexpectedEOF)
+				l.attemptFailed(t.c, io.ErrUnexpectedEOF)
 			}
 			return
 		}
@@ -1207,10 +1215,6 @@ func (l *httpLoop) readTarget(t *tconn) {
 			return
 		}
 	}
-}
-
-func (l *httpLoop) targetFailed(t *tconn, err error) {
-	l.attemptFailed(t.c, err)
 }
 
 // response handles the bytes of t's response read so far (data); true
