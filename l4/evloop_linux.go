@@ -14,6 +14,7 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 
+	"github.com/switchyard/switchyard/internal/rawsock"
 	"github.com/switchyard/switchyard/internal/runtime"
 )
 
@@ -62,16 +63,11 @@ import (
 // is a parked goroutine, and its timers are that wait's read deadline.
 
 const (
-	// epollET is EPOLLET (syscall spells it as a negative int).
-	epollET = 1 << 31
 	// evMask is what the loop waits for on each socket. EPOLLOUT is not
 	// asked for: a write that would block hands the flow over instead.
-	evMask = syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET
+	evMask = syscall.EPOLLIN | syscall.EPOLLRDHUP | rawsock.EPOLLET
 	// maxEvents is how many events one epoll_wait takes.
 	maxEvents = 128
-	// eventfd2 flags (EFD_NONBLOCK, EFD_CLOEXEC).
-	efdNonblock = syscall.O_NONBLOCK
-	efdCloexec  = syscall.O_CLOEXEC
 )
 
 // loopFlows counts flows added to an event loop, loopHandOffs those that
@@ -186,32 +182,11 @@ func (p *Proxy) wakeLoops() {
 }
 
 func newEvloop(p *Proxy) (*evloop, error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	epfd, wfd, file, rc, err := rawsock.NewEpoll("l4-evloop")
 	if err != nil {
-		return nil, fmt.Errorf("l4: epoll_create1: %w", err)
+		return nil, err
 	}
-	if err := syscall.SetNonblock(epfd, true); err != nil {
-		_ = syscall.Close(epfd)
-		return nil, fmt.Errorf("l4: epoll fd non-blocking: %w", err)
-	}
-	wfd, _, errno := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, efdNonblock|efdCloexec, 0)
-	if errno != 0 {
-		_ = syscall.Close(epfd)
-		return nil, fmt.Errorf("l4: eventfd: %w", errno)
-	}
-	l := &evloop{p: p, epfd: epfd, wfd: int(wfd), buf: make([]byte, copyBufSize)}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | epollET, Fd: int32(l.wfd)}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.wfd, &ev); err != nil {
-		_ = syscall.Close(epfd)
-		_ = syscall.Close(l.wfd)
-		return nil, fmt.Errorf("l4: epoll_ctl eventfd: %w", err)
-	}
-	l.file = os.NewFile(uintptr(epfd), "l4-evloop")
-	if l.rc, err = l.file.SyscallConn(); err != nil {
-		_ = l.file.Close()
-		_ = syscall.Close(l.wfd)
-		return nil, fmt.Errorf("l4: event loop: %w", err)
-	}
+	l := &evloop{p: p, epfd: epfd, wfd: wfd, file: file, rc: rc, buf: make([]byte, copyBufSize)}
 	l.pollFn = l.poll
 	go l.run()
 	return l, nil
@@ -408,11 +383,7 @@ func (l *evloop) wake() {
 }
 
 // signal writes the eventfd; qmu is held, so wfd is open.
-func (l *evloop) signal() {
-	var one [8]byte
-	binary.NativeEndian.PutUint64(one[:], 1)
-	_, _ = syscall.Write(l.wfd, one[:])
-}
+func (l *evloop) signal() { rawsock.Signal(l.wfd) }
 
 // poll is the RawConn read callback: one epoll_wait that does not block.
 // false (nothing pending) parks the goroutine until the epoll descriptor

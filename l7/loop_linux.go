@@ -5,9 +5,7 @@ package l7
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -65,8 +63,7 @@ import (
 // the goroutine path.
 
 const (
-	loopEpollET   = 1 << 31
-	loopEvMask    = syscall.EPOLLIN | syscall.EPOLLRDHUP | loopEpollET
+	loopEvMask    = syscall.EPOLLIN | syscall.EPOLLRDHUP | rawsock.EPOLLET
 	loopMaxEvents = 128
 	// loopReadSize is the read buffer every socket of a loop shares.
 	loopReadSize = 64 << 10
@@ -297,36 +294,15 @@ type tpool struct {
 func (p *tpool) full() bool { return p.all.Load() >= int64(p.opts.MaxConnsPerTarget) }
 
 func newHTTPLoop(ls *loopSet) (*httpLoop, error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	epfd, wfd, file, rc, err := rawsock.NewEpoll("l7-evloop")
 	if err != nil {
-		return nil, fmt.Errorf("l7: epoll_create1: %w", err)
-	}
-	if err := syscall.SetNonblock(epfd, true); err != nil {
-		_ = syscall.Close(epfd)
-		return nil, fmt.Errorf("l7: epoll fd non-blocking: %w", err)
-	}
-	wfd, _, errno := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if errno != 0 {
-		_ = syscall.Close(epfd)
-		return nil, fmt.Errorf("l7: eventfd: %w", errno)
+		return nil, err
 	}
 	s := ls.s
-	l := &httpLoop{ls: ls, s: s, epfd: epfd, wfd: int(wfd), buf: make([]byte, loopReadSize),
+	l := &httpLoop{ls: ls, s: s, epfd: epfd, wfd: wfd, file: file, rc: rc, buf: make([]byte, loopReadSize),
 		pools: make(map[poolID]*tpool), maxHdr: s.fs.ReadBufferSize, rt: s.fs.ReadTimeout}
 	l.br = bufio.NewReaderSize(&l.rd, l.maxHdr+4096)
 	l.bw = bufio.NewWriterSize(&l.out, 16<<10)
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | loopEpollET, Fd: int32(l.wfd)}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.wfd, &ev); err != nil {
-		_ = syscall.Close(epfd)
-		_ = syscall.Close(l.wfd)
-		return nil, fmt.Errorf("l7: epoll_ctl eventfd: %w", err)
-	}
-	l.file = os.NewFile(uintptr(epfd), "l7-evloop")
-	if l.rc, err = l.file.SyscallConn(); err != nil {
-		_ = l.file.Close()
-		_ = syscall.Close(l.wfd)
-		return nil, fmt.Errorf("l7: event loop: %w", err)
-	}
 	l.pollFn = l.poll
 	go l.run()
 	return l, nil
@@ -368,11 +344,7 @@ func (l *httpLoop) stop() {
 }
 
 // signal writes the eventfd; qmu is held.
-func (l *httpLoop) signal() {
-	var one [8]byte
-	binary.NativeEndian.PutUint64(one[:], 1)
-	_, _ = syscall.Write(l.wfd, one[:])
-}
+func (l *httpLoop) signal() { rawsock.Signal(l.wfd) }
 
 // poll is the RawConn read callback: one epoll_wait that does not block;
 // false parks the goroutine until the epoll descriptor is readable.
