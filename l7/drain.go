@@ -17,10 +17,36 @@ import (
 // It costs nothing per request beyond an atomic store on the connection:
 // connections are tracked from dial to close (rare with keep-alive), and
 // one goroutine per routable target waits for its Drained channel.
+//
+// Event loops own their target connections as raw sockets, which the
+// watch cannot close from its goroutine; a loop that holds connections of
+// the Transport registers as a drainWaker instead and is told which
+// target drained (it cuts that target's requests and idle connections in
+// its next round).
 type drainWatch struct {
 	mu      sync.Mutex
 	conns   map[*idleConn]struct{}
 	watched map[*runtime.Target]struct{}
+	wakers  map[drainWaker]struct{}
+}
+
+// drainWaker is told when a target's deregistration delay ends. drained
+// must not block (it runs under the watch's lock).
+type drainWaker interface{ drained(t *runtime.Target) }
+
+func (w *drainWatch) addWaker(d drainWaker) {
+	w.mu.Lock()
+	if w.wakers == nil {
+		w.wakers = make(map[drainWaker]struct{})
+	}
+	w.wakers[d] = struct{}{}
+	w.mu.Unlock()
+}
+
+func (w *drainWatch) removeWaker(d drainWaker) {
+	w.mu.Lock()
+	delete(w.wakers, d)
+	w.mu.Unlock()
 }
 
 func (w *drainWatch) add(c *idleConn) {
@@ -63,6 +89,9 @@ func (w *drainWatch) watch(t *runtime.Target) {
 			if c.cur.Load() == t {
 				c.cut()
 			}
+		}
+		for d := range w.wakers {
+			d.drained(t)
 		}
 	}()
 }

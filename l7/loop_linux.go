@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/switchyard/switchyard/internal/rawsock"
+	"github.com/switchyard/switchyard/internal/runtime"
 )
 
 // The event loop carries the common HTTP/1.1 exchange — a plain keep-alive
@@ -67,10 +68,12 @@ const (
 	loopMaxEvents = 128
 	// loopReadSize is the read buffer every socket of a loop shares.
 	loopReadSize = 64 << 10
-	// loopTick is the sweep's period: the timeouts it enforces are
-	// seconds long (exact to within a tick).
-	loopTick = 250 * time.Millisecond
 )
+
+// loopTick is the sweep's period: the timeouts it enforces are seconds
+// long (exact to within a tick). A variable so that tests can show what
+// does not wait for the sweep.
+var loopTick = 250 * time.Millisecond
 
 // loopServed counts requests answered in an event loop, loopHandOffs the
 // client connections that left one for the goroutine path (tests check
@@ -203,12 +206,16 @@ type httpLoop struct {
 	clients []*lconn
 	targets []*tconn
 	pools   map[poolID]*tpool
-	now     time.Time
-	maxHdr  int
-	rt      time.Duration // the header block's read timeout
+	// trs are the Transports whose drain watch knows this loop.
+	trs    map[*Transport]struct{}
+	now    time.Time
+	maxHdr int
+	rt     time.Duration // the header block's read timeout
+	tick   time.Duration // loopTick when the loop started
 
 	qmu     sync.Mutex
 	inbox   []*lconn
+	drains  []*runtime.Target // targets whose deregistration delay ended
 	killReq bool
 	quit    bool // stop asked: end now
 	closed  bool
@@ -280,6 +287,7 @@ type poolID struct {
 
 // tpool is a loop's connections to one target.
 type tpool struct {
+	tr   *Transport
 	ap   netip.AddrPort
 	ok   bool // ap is an IP address the loop can connect to
 	opts *TransportOptions
@@ -300,7 +308,7 @@ func newHTTPLoop(ls *loopSet) (*httpLoop, error) {
 	}
 	s := ls.s
 	l := &httpLoop{ls: ls, s: s, epfd: epfd, wfd: wfd, file: file, rc: rc, buf: make([]byte, loopReadSize),
-		pools: make(map[poolID]*tpool), maxHdr: s.fs.ReadBufferSize, rt: s.fs.ReadTimeout}
+		pools: make(map[poolID]*tpool), trs: make(map[*Transport]struct{}), maxHdr: s.fs.ReadBufferSize, rt: s.fs.ReadTimeout, tick: loopTick}
 	l.br = bufio.NewReaderSize(&l.rd, l.maxHdr+4096)
 	l.bw = bufio.NewWriterSize(&l.out, 16<<10)
 	l.pollFn = l.poll
@@ -343,6 +351,17 @@ func (l *httpLoop) stop() {
 	}
 }
 
+// drained queues t for the loop (the drainWaker of its Transports): its
+// next round cuts what it has on t.
+func (l *httpLoop) drained(t *runtime.Target) {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	if !l.closed {
+		l.drains = append(l.drains, t)
+		l.signal()
+	}
+}
+
 // signal writes the eventfd; qmu is held.
 func (l *httpLoop) signal() { rawsock.Signal(l.wfd) }
 
@@ -364,7 +383,7 @@ func (l *httpLoop) poll(fd uintptr) bool {
 }
 
 func (l *httpLoop) run() {
-	next := time.Now().Add(loopTick)
+	next := time.Now().Add(l.tick)
 	_ = l.file.SetReadDeadline(next)
 	for {
 		err := l.rc.Read(l.pollFn)
@@ -392,7 +411,7 @@ func (l *httpLoop) run() {
 		}
 		if !l.now.Before(next) {
 			l.sweep()
-			next = l.now.Add(loopTick)
+			next = l.now.Add(l.tick)
 			_ = l.file.SetReadDeadline(next)
 		}
 		if l.ls.stopping.Load() {
@@ -421,6 +440,9 @@ func (l *httpLoop) end() {
 	l.qmu.Lock()
 	l.closed = true
 	l.qmu.Unlock()
+	for tr := range l.trs {
+		tr.drain.removeWaker(l)
+	}
 	_ = syscall.Close(l.wfd)
 	_ = l.file.Close()
 }
@@ -431,12 +453,17 @@ func (l *httpLoop) takeInbox() bool {
 	l.qmu.Lock()
 	in := l.inbox
 	l.inbox = nil
+	drains := l.drains
+	l.drains = nil
 	kill := l.killReq
 	l.killReq = false
 	quit := l.quit
 	l.qmu.Unlock()
 	for _, c := range in {
 		l.addClient(c)
+	}
+	for _, t := range drains {
+		l.cutDrained(t)
 	}
 	if kill {
 		l.killAll()
@@ -903,9 +930,13 @@ func (l *httpLoop) pool(tg *TargetGroup, addr string) *tpool {
 	id := poolID{tr: tg.tr, addr: addr}
 	p := l.pools[id]
 	if p == nil {
-		p = &tpool{opts: &tg.tr.opts, all: tg.tr.loopConns(addr)}
+		p = &tpool{tr: tg.tr, opts: &tg.tr.opts, all: tg.tr.loopConns(addr)}
 		p.ap, p.ok = loopTargetAddr(addr)
 		l.pools[id] = p
+		if _, ok := l.trs[tg.tr]; !ok {
+			l.trs[tg.tr] = struct{}{}
+			tg.tr.drain.addWaker(l)
+		}
 	}
 	return p
 }
@@ -1317,7 +1348,7 @@ func (l *httpLoop) responseToGo(c *lconn, t *tconn, data []byte) {
 	b := c.tb
 	c.tb, c.waiting = nil, false
 	s := l.s
-	opts := t.pool.opts
+	opts, tr := t.pool.opts, t.pool.tr
 	s.hwg.Add(1)
 	go s.finishOnGo(c, func() {
 		f := os.NewFile(uintptr(fd), "l7-target")
@@ -1329,11 +1360,26 @@ func (l *httpLoop) responseToGo(c *lconn, t *tconn, data []byte) {
 			return
 		}
 		ic := &idleConn{Conn: conn, read: opts.ResponseTimeout, write: opts.WriteTimeout, readSinceWrite: true}
+		// The drain watch cuts the connection when the target's
+		// deregistration delay ends, as it does the HostClients' ones
+		// (checked after marking, as roundTrip does).
+		ic.w = &tr.drain
+		tr.drain.add(ic)
+		ic.cur.Store(b.t)
+		if targetDrained(b.t) {
+			_ = ic.Close()
+			b.t.Release()
+			x.failWith(upstreamError(errTargetDrained))
+			return
+		}
 		br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(raw), ic), opts.ReadBufferSize)
 		x.resp.Reset()
 		stream, err := readResponse(br, &x.resp, x.head)
 		if err != nil {
-			_ = conn.Close()
+			_ = ic.Close()
+			if targetDrained(b.t) {
+				err = errTargetDrained
+			}
 			b.t.Release()
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
@@ -1343,9 +1389,9 @@ func (l *httpLoop) responseToGo(c *lconn, t *tconn, data []byte) {
 		}
 		x.b, x.acquired = b, true
 		if stream {
-			x.up = ownedConn{conn}
+			x.up = ownedConn{ic}
 		} else {
-			_ = conn.Close()
+			_ = ic.Close()
 		}
 		x.forwardDone(x.fwd, x.fwdNow)
 	})
@@ -1429,6 +1475,30 @@ func (l *httpLoop) sweep() {
 			l.attemptFailed(t.c, errLoopResponseTimeout)
 		case t.c.tb != nil && targetDrained(t.c.tb.t):
 			l.attemptFailed(t.c, errTargetDrained)
+		}
+	}
+}
+
+// cutDrained ends what the loop has on dt once its deregistration delay
+// is over, at once rather than at the next sweep (the goroutine path's
+// drain watch closes its connections then): a request waiting for dt's
+// answer or for a connection to it is answered 502, and the idle pooled
+// connections to dt's address are closed.
+func (l *httpLoop) cutDrained(dt *runtime.Target) {
+	for i := len(l.clients) - 1; i >= 0; i-- {
+		if i >= len(l.clients) {
+			continue
+		}
+		if c := l.clients[i]; c.x != nil && c.tb != nil && c.tb.t == dt {
+			l.attemptFailed(c, errTargetDrained)
+		}
+	}
+	for id, p := range l.pools {
+		if id.addr != dt.Addr {
+			continue
+		}
+		for len(p.idle) > 0 {
+			l.closeTarget(p.idle[len(p.idle)-1])
 		}
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -229,5 +231,142 @@ func TestLoopHandsOverBlockedWrites(t *testing.T) {
 	}
 	if got := loopHandOffs.Load() - handed; got != 1 {
 		t.Fatalf("%d hand-offs, want 1 (the write that would block)", got)
+	}
+}
+
+// withoutSweep makes the loops started from now on sweep once an hour, so
+// that what a test sees did not wait for the sweep. Call it before
+// startLoopLB: the loops read the period when they start, and the old one
+// is put back after the server's own cleanup.
+func withoutSweep(t *testing.T) {
+	old := loopTick
+	loopTick = time.Hour
+	t.Cleanup(func() { loopTick = old })
+}
+
+// A target whose deregistration delay ends while a loop waits for its
+// answer: the request is answered 502 at once (the drain watch wakes the
+// loop), not at the next sweep nor when the target answers.
+func TestLoopDrainCutsWaitingRequestAtOnce(t *testing.T) {
+	withoutSweep(t)
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	defer close(release)
+	be := newBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+		_, _ = io.WriteString(w, "late")
+	})
+	h := startLoopLB(t, config.Listener{}, be, ServerOptions{})
+	handed := loopHandOffs.Load()
+	rc := dialRaw(t, h.addr)
+	rc.send("GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+	select {
+	case <-arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("request never reached the target")
+	}
+	h.reg.Lookup("web").Deregister([]string{be.addr()}, 0)
+	_ = rc.c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	resp, err := http.ReadResponse(rc.br, nil)
+	if err != nil {
+		t.Fatalf("no answer within 3 s of the delay's end: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 502 {
+		t.Fatalf("status %d, want 502", resp.StatusCode)
+	}
+	rec := h.obs.last(t)
+	if rec.ErrorReason != ReasonDeregistered || rec.Target != be.addr() {
+		t.Fatalf("record: reason %q target %q", rec.ErrorReason, rec.Target)
+	}
+	if got := loopHandOffs.Load() - handed; got != 0 {
+		t.Fatalf("%d hand-offs, want the loop to answer", got)
+	}
+}
+
+// Idle pooled connections of a loop to a target close when its
+// deregistration delay ends, not after MaxIdleConnDuration.
+func TestLoopDrainClosesIdleTargetConnections(t *testing.T) {
+	withoutSweep(t)
+	var closed atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "a")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	be := &testTarget{name: "a", srv: srv}
+	h := startLoopLB(t, config.Listener{}, be, ServerOptions{})
+	rc := dialRaw(t, h.addr)
+	for range 3 {
+		if body := rc.get("/"); body != "a" {
+			t.Fatalf("body %q", body)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := closed.Load(); n != 0 {
+		t.Fatalf("%d target connections closed before the deregistration", n)
+	}
+	h.reg.Lookup("web").Deregister([]string{be.addr()}, 0)
+	deadline := time.Now().Add(3 * time.Second)
+	for closed.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle target connection is still open 3 s after the delay ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A response handed to the goroutine path (chunked) is cut when its
+// target's deregistration delay ends while the body is still coming, as
+// the goroutine path's own connections are.
+func TestLoopDrainCutsHandedOverResponse(t *testing.T) {
+	withoutSweep(t)
+	release := make(chan struct{})
+	defer close(release)
+	be := newBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "part1")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+		_, _ = io.WriteString(w, "part2")
+	})
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", be.addr())}, server: ServerOptions{EventLoop: true},
+		transport: TransportOptions{ResponseTimeout: 20 * time.Second}})
+	handed := loopHandOffs.Load()
+	rc := dialRaw(t, h.addr)
+	rc.send("GET /stream HTTP/1.1\r\nHost: a\r\n\r\n")
+	_ = rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(rc.br, nil)
+	if err != nil {
+		t.Fatalf("read head: %v", err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, 5)
+	if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "part1" {
+		t.Fatalf("first part %q: %v", first, err)
+	}
+	if got := loopHandOffs.Load() - handed; got != 1 {
+		t.Fatalf("%d hand-offs, want the chunked response handed over", got)
+	}
+	h.reg.Lookup("web").Deregister([]string{be.addr()}, 0)
+	start := time.Now()
+	rest, err := io.ReadAll(resp.Body)
+	if err == nil || bytes.Contains(rest, []byte("part2")) {
+		t.Fatalf("body went on after the delay ended: %q, %v", rest, err)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("the body was cut %v after the delay ended", el)
 	}
 }
