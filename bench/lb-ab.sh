@@ -16,6 +16,14 @@
 #        HDRS=browser: wrk sends a desktop browser's request header block
 #        (13 fields, ~0.6 KiB, as l7's BenchmarkHeaderScans) instead of the
 #        Host line alone, so header handling costs what it costs in traffic
+#        PEER_LOG=1: the peers write an access log line per request too
+#        (HAProxy: option httplog to stdout, a file here — its container
+#        default, one write per line; NGINX: the combined format to a file
+#        with buffer=64k flush=1s, batched as lb's log is), to see how much
+#        of a ratio is lb's log. NOLOG=1: lb without its access log. Neither
+#        is the issue's measurement (peers as the shared harness runs them,
+#        lb with everything on); they size the logging's share.
+#        CLOSE=1: a new client connection per request (see below)
 #        PAIR=1: exactly two systems, run at the same time instead of one
 #        after the other: both on CPU 1, each loaded by its own wrk -t1
 #        -c(CONNS/2) on CPU 0 (the second on PORT+1), so whatever else the
@@ -54,6 +62,9 @@ if [ "${HDRS:-}" = browser ]; then
     -H "Upgrade-Insecure-Requests: 1" -H "Sec-Fetch-Dest: document" -H "Sec-Fetch-Mode: navigate"
     -H "Sec-Fetch-Site: same-origin" -H "Sec-Fetch-User: ?1" -H "Priority: u=0, i")
 fi
+# CLOSE=1: every request on a new client connection (wrk sends
+# Connection: close and reconnects), the proxies' per-connection cost.
+[ -z "${CLOSE:-}" ] || WRK_H+=(-H "Connection: close")
 [ $# -ge 1 ] || { echo "usage: lb-ab.sh SYSTEM..." >&2; exit 2; }
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -86,6 +97,10 @@ start_sys() { # start_sys SYSTEM [PORT DIR]; sets SUT
   haproxy)
     sed -e "s/@THREADS@/1/; s/@PORT@/$port/" -e "/^@HAPROXY_SERVERS@$/c\\    server s1 $B1\n    server s2 $B2" \
       "$SHARED/conf/haproxy-http.cfg" >"$dir/haproxy.cfg"
+    if [ -n "${PEER_LOG:-}" ]; then
+      sed -i -e 's/^global$/global\n    log stdout format raw local0/' \
+        -e 's/^defaults$/defaults\n    log global\n    option httplog/' "$dir/haproxy.cfg"
+    fi
     taskset -c 1 haproxy -db -f "$dir/haproxy.cfg" >"$dir/haproxy.log" 2>&1 &
     ;;
   nginx)
@@ -93,10 +108,14 @@ start_sys() { # start_sys SYSTEM [PORT DIR]; sets SUT
     sed -e "s/@THREADS@/1/; s/@PORT@/$port/; s|@SCRATCH@|$dir|g" \
       -e "/^@NGINX_SERVERS@$/c\\        server $B1;\n        server $B2;" \
       "$SHARED/conf/nginx-proxy.conf" >"$dir/nginx.conf"
+    if [ -n "${PEER_LOG:-}" ]; then
+      sed -i "s|access_log off;|access_log $dir/nginx-access.log combined buffer=64k flush=1s;|" "$dir/nginx.conf"
+    fi
     taskset -c 1 nginx -p "$dir" -e "$dir/nginx.stderr.log" -c "$dir/nginx.conf" >"$dir/nginx.log" 2>&1 &
     ;;
   *)
     cfg=$(SUT_CONFIG_ONLY=1 "$HERE/sut.sh" lb-http "$port" "$B1,$B2" "$dir")
+    [ -z "${NOLOG:-}" ] || sed -i '/^access_log:/d' "$cfg"
     GOMAXPROCS=1 taskset -c 1 "$sys" -config "$cfg" -log-level warn >"$dir/lb.log" 2>&1 &
     ;;
   esac

@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
+	"github.com/switchyard/switchyard/internal/rawsock"
 	"github.com/switchyard/switchyard/internal/runtime"
 )
 
@@ -370,40 +370,14 @@ func (p *Proxy) newFlowIn(c net.Conn, cfg *snapshot, l *evloop) *flow {
 
 // sockaddrAddrPort converts an accept4 or getsockname address, unmapping
 // IPv4-mapped IPv6 addresses as addrPort does.
-func sockaddrAddrPort(rsa *syscall.RawSockaddrAny) netip.AddrPort {
-	switch rsa.Addr.Family {
-	case syscall.AF_INET:
-		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
-	case syscall.AF_INET6:
-		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(rsa))
-		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1]))
-	}
-	return netip.AddrPort{}
-}
+func sockaddrAddrPort(rsa *syscall.RawSockaddrAny) netip.AddrPort { return rawsock.AddrPort(rsa) }
 
 // localAddrPort is a socket's local address (getsockname), for listeners
 // bound to a wildcard address.
-func localAddrPort(fd int) netip.AddrPort {
-	var rsa syscall.RawSockaddrAny
-	n := uint32(syscall.SizeofSockaddrAny)
-	_, _, e := syscall.RawSyscall(syscall.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
-	if e != 0 {
-		return netip.AddrPort{}
-	}
-	return sockaddrAddrPort(&rsa)
-}
+func localAddrPort(fd int) netip.AddrPort { return rawsock.LocalAddrPort(fd) }
 
 // rawAccept4 accepts one connection as a non-blocking, close-on-exec
 // socket, with the peer's address in rsa.
 func rawAccept4(fd int, rsa *syscall.RawSockaddrAny) (int, syscall.Errno) {
-	n := uint32(syscall.SizeofSockaddrAny)
-	r, _, e := syscall.RawSyscall6(syscall.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(rsa)), uintptr(unsafe.Pointer(&n)),
-		syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
-	if e != 0 {
-		return -1, e
-	}
-	return int(r), 0
+	return rawsock.Accept4(fd, rsa)
 }

@@ -80,6 +80,10 @@ type harness struct {
 	tr   *Transport
 	obs  *recorder
 	hc   *http.Client
+	// conns counts the connections of a Direct listener, whose Socket
+	// is sock (both nil otherwise).
+	conns *connCount
+	sock  *runtime.Socket
 }
 
 type lbSetup struct {
@@ -96,7 +100,21 @@ type lbSetup struct {
 	// goroutinePath keeps every connection off the event loops (tests of
 	// the goroutine path's own machinery: parking, fasthttp's limits).
 	goroutinePath bool
+	// direct: with event loops the server gets a runtime.Socket's Direct
+	// (the loops accept) unless directOff (Go accepts, loops take over).
+	direct int
 }
+
+const directOff = 1
+
+// connCount is a runtime.ConnCounter for tests.
+type connCount struct{ opened, closed atomic.Int64 }
+
+func (c *connCount) ConnOpened() { c.opened.Add(1) }
+func (c *connCount) ConnClosed() { c.closed.Add(1) }
+
+// open is the number of connections counted open now.
+func (c *connCount) open() int64 { return c.opened.Load() - c.closed.Load() }
 
 // testEventLoop says whether harness servers run with event loops: on,
 // unless L7_PATH=goroutine (make test runs the package both ways).
@@ -158,8 +176,18 @@ func startLB(t *testing.T, s lbSetup) *harness {
 		t.Skipf("listen %s: %v", s.listen, err)
 	}
 	addr := ln.Addr().String()
-	if s.wrap != nil {
+	var cc *connCount
+	var sock *runtime.Socket
+	switch {
+	case s.wrap != nil:
 		ln = s.wrap(ln)
+	case so.EventLoop && s.direct != directOff:
+		// As cmd/lb serves a plain-HTTP listener: the loops accept on the
+		// socket themselves.
+		cc = &connCount{}
+		sock = runtime.NewSocket("test", ln, cc)
+		t.Cleanup(sock.Close) // after the server's Shutdown (cleanups run last first)
+		ln = sock.Direct()
 	}
 	if s.tune != nil {
 		s.tune(srv)
@@ -171,7 +199,7 @@ func startLB(t *testing.T, s lbSetup) *harness {
 		}
 		close(done)
 	}()
-	h := &harness{t: t, addr: addr, srv: srv, reg: reg, tr: tr, obs: obs,
+	h := &harness{t: t, addr: addr, srv: srv, reg: reg, tr: tr, obs: obs, conns: cc, sock: sock,
 		hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

@@ -76,9 +76,10 @@ const (
 var loopTick = 250 * time.Millisecond
 
 // loopServed counts requests answered in an event loop, loopHandOffs the
-// client connections that left one for the goroutine path (tests check
-// which path requests take).
-var loopServed, loopHandOffs atomic.Uint64
+// client connections that left one for the goroutine path, loopAccepted
+// the connections a loop accepted itself (tests check which path requests
+// take).
+var loopServed, loopHandOffs, loopAccepted atomic.Uint64
 
 // loopCtxPool holds the request contexts of connections between
 // requests: an idle connection holds none.
@@ -203,6 +204,7 @@ type httpLoop struct {
 
 	slots   []loopSlot // by descriptor
 	seq     uint32
+	accs    []*acceptor // listening sockets the loop accepts on
 	clients []*lconn
 	targets []*tconn
 	pools   map[poolID]*tpool
@@ -215,6 +217,7 @@ type httpLoop struct {
 
 	qmu     sync.Mutex
 	inbox   []*lconn
+	accIn   []*acceptor
 	drains  []*runtime.Target // targets whose deregistration delay ended
 	killReq bool
 	quit    bool // stop asked: end now
@@ -227,6 +230,7 @@ type httpLoop struct {
 type loopSlot struct {
 	c   *lconn
 	t   *tconn
+	a   *acceptor
 	tag uint32
 }
 
@@ -237,13 +241,16 @@ func (w *appendWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); r
 // lconn is a client connection held by a loop. It is the net.Conn of the
 // request contexts the loop hands the exchange code.
 type lconn struct {
-	net.Conn // as accepted: Close counts it closed
-	l        *httpLoop
-	fd       int
-	tag      uint32
-	idx      int // in l.clients
-	id       uint64
-	born     time.Time
+	// Conn is the connection as accepted (Close counts it closed): Go's,
+	// or &sock for a socket the loop accepted itself (accept_linux.go).
+	net.Conn
+	sock loopSock
+	l    *httpLoop
+	fd   int
+	tag  uint32
+	idx  int // in l.clients
+	id   uint64
+	born time.Time
 	// since is when the connection went idle; headAt when the partial
 	// request head in pend began (zero when none).
 	since, headAt time.Time
@@ -409,6 +416,9 @@ func (l *httpLoop) run() {
 			l.end()
 			return
 		}
+		if len(l.accs) > 0 {
+			l.checkAcceptors()
+		}
 		if !l.now.Before(next) {
 			l.sweep()
 			next = l.now.Add(l.tick)
@@ -432,14 +442,27 @@ func (l *httpLoop) run() {
 	}
 }
 
-// end closes the loop's pools and descriptors.
+// end closes the loop's pools and descriptors. A loop that ends while
+// its server still serves (a failed epoll) leaves accepting to Go.
 func (l *httpLoop) end() {
 	for len(l.targets) > 0 {
 		l.closeTarget(l.targets[len(l.targets)-1])
 	}
 	l.qmu.Lock()
 	l.closed = true
+	accIn := l.accIn
+	l.accIn = nil
 	l.qmu.Unlock()
+	fallback := !l.ls.stopping.Load()
+	for len(l.accs) > 0 {
+		l.dropAcceptor(l.accs[len(l.accs)-1], fallback)
+	}
+	for _, a := range accIn {
+		rawClose(a.fd)
+		if fallback && !a.stop.Load() {
+			a.dl.AcceptInGo()
+		}
+	}
 	for tr := range l.trs {
 		tr.drain.removeWaker(l)
 	}
@@ -453,12 +476,17 @@ func (l *httpLoop) takeInbox() bool {
 	l.qmu.Lock()
 	in := l.inbox
 	l.inbox = nil
+	accIn := l.accIn
+	l.accIn = nil
 	drains := l.drains
 	l.drains = nil
 	kill := l.killReq
 	l.killReq = false
 	quit := l.quit
 	l.qmu.Unlock()
+	for _, a := range accIn {
+		l.addAcceptor(a)
+	}
 	for _, c := range in {
 		l.addClient(c)
 	}
@@ -530,6 +558,8 @@ func (l *httpLoop) event(ev syscall.EpollEvent) {
 		}
 	case sl.t != nil:
 		l.targetEvent(sl.t, ev.Events)
+	case sl.a != nil:
+		l.accept(sl.a)
 	}
 }
 
@@ -811,6 +841,13 @@ func answerHead(x *exchange, ctx *fasthttp.RequestCtx, born time.Time) bool {
 // detach takes c out of the loop (its socket stays open).
 func (l *httpLoop) detach(c *lconn) {
 	_ = rawsock.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	l.unlink(c)
+}
+
+// unlink takes c out of the loop's tables; a socket about to be closed
+// needs no EPOLL_CTL_DEL (closing its only descriptor takes it out of
+// every epoll set).
+func (l *httpLoop) unlink(c *lconn) {
 	l.slots[c.fd] = loopSlot{}
 	last := l.clients[len(l.clients)-1]
 	l.clients[c.idx], last.idx = last, c.idx
@@ -829,7 +866,7 @@ func (l *httpLoop) closeClient(c *lconn) {
 		c.x = nil
 	}
 	l.dropCtx(c)
-	l.detach(c)
+	l.unlink(c)
 	_ = c.Conn.Close()
 }
 
@@ -860,6 +897,7 @@ func (l *httpLoop) toGoWriting(c *lconn, out []byte, closeAfter bool) {
 // from pre (bytes read and not yet served).
 func (s *Server) serveFromLoop(c *lconn, pre, out []byte, closeAfter bool) {
 	defer s.hwg.Done()
+	c.goConn()
 	if len(out) > 0 {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(s.idle))
 		if _, err := c.Conn.Write(out); err != nil {
@@ -1321,6 +1359,7 @@ func (l *httpLoop) exchangeToGo(c *lconn, b *backend) {
 // panic is answered 500), then writes the answer and serves c on.
 func (s *Server) finishOnGo(c *lconn, fn func()) {
 	defer s.hwg.Done()
+	c.goConn()
 	func() {
 		defer func() {
 			if p := recover(); p != nil {

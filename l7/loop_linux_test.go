@@ -370,3 +370,107 @@ func TestLoopDrainCutsHandedOverResponse(t *testing.T) {
 		t.Fatalf("the body was cut %v after the delay ended", el)
 	}
 }
+
+// waitClosed waits until every connection h's listener counted is counted
+// closed again.
+func waitClosed(t *testing.T, h *harness) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for h.conns.open() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d client connections still counted open (opened %d)", h.conns.open(), h.conns.opened.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The loops accept on a runtime.Socket's descriptor themselves (cmd/lb's
+// plain-HTTP listeners): the connection is served in the loop with the
+// client's own address, and the listener's count goes back down.
+func TestLoopAcceptsOnTheListeningSocket(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := startLoopLB(t, config.Listener{}, be, ServerOptions{})
+	if h.conns == nil {
+		t.Fatal("the harness gave the loops no Direct listener")
+	}
+	accepted, handed := loopAccepted.Load(), loopHandOffs.Load()
+	rc := dialRaw(t, h.addr)
+	for i := range 5 {
+		if body := rc.get("/a" + strconv.Itoa(i)); body != "a" {
+			t.Fatalf("request %d: body %q", i, body)
+		}
+	}
+	if got := loopAccepted.Load() - accepted; got != 1 {
+		t.Fatalf("the loops accepted %d connections, want 1", got)
+	}
+	if got := loopHandOffs.Load() - handed; got != 0 {
+		t.Fatalf("%d hand-offs, want 0", got)
+	}
+	client := rc.c.LocalAddr().(*net.TCPAddr).AddrPort()
+	if rec := h.obs.last(t); rec.Client != client {
+		t.Fatalf("record client %v, want %v", rec.Client, client)
+	}
+	if got := be.received()[4].Header.Get("X-Forwarded-For"); got != "127.0.0.1" {
+		t.Fatalf("X-Forwarded-For %q", got)
+	}
+	if n := h.conns.open(); n != 1 {
+		t.Fatalf("%d connections counted open, want 1", n)
+	}
+	rc.c.Close()
+	waitClosed(t, h)
+}
+
+// One request per connection, as a client without keep-alive sends:
+// every connection is accepted by a loop, answered and closed, and
+// counted closed.
+func TestLoopAcceptsShortConnections(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := startLoopLB(t, config.Listener{}, be, ServerOptions{})
+	accepted := loopAccepted.Load()
+	const n = 50
+	for i := range n {
+		resp := h.raw("GET /s" + strconv.Itoa(i) + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(resp, "HTTP/1.1 200 ") || !strings.HasSuffix(resp, "\r\n\r\na") {
+			t.Fatalf("connection %d: %q", i, resp)
+		}
+	}
+	if got := loopAccepted.Load() - accepted; got != n {
+		t.Fatalf("the loops accepted %d of %d connections", got, n)
+	}
+	waitClosed(t, h)
+	if got := h.conns.opened.Load(); got != n {
+		t.Fatalf("listener counted %d connections, want %d", got, n)
+	}
+}
+
+// A connection the loop accepted and then hands to the goroutine path (a
+// request body) gets a real socket there: the answer comes, the
+// connection goes on, and its close is counted once.
+func TestLoopAcceptedConnectionHandsOver(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := startLoopLB(t, config.Listener{}, be, ServerOptions{})
+	accepted, handed := loopAccepted.Load(), loopHandOffs.Load()
+	rc := dialRaw(t, h.addr)
+	rc.send("POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+	if got := rc.answer(); got != "a" {
+		t.Fatalf("answer %q", got)
+	}
+	if got := rc.get("/g"); got != "a" {
+		t.Fatalf("answer after the hand-off %q", got)
+	}
+	if r := be.received(); len(r) != 2 || r[0].Method != "POST" || r[0].Body != "hello" || r[1].URI != "/g" {
+		t.Fatalf("target saw %+v", r)
+	}
+	if a, hd := loopAccepted.Load()-accepted, loopHandOffs.Load()-handed; a != 1 || hd != 1 {
+		t.Fatalf("accepted %d, handed over %d; want 1 and 1", a, hd)
+	}
+	client := rc.c.LocalAddr().(*net.TCPAddr).AddrPort()
+	if rec := h.obs.last(t); rec.Client != client {
+		t.Fatalf("record client %v, want %v", rec.Client, client)
+	}
+	rc.c.Close()
+	waitClosed(t, h)
+	if got := h.conns.closed.Load(); got != 1 {
+		t.Fatalf("closed counted %d times, want 1", got)
+	}
+}

@@ -11,7 +11,7 @@ import (
 // Off Linux there is no event loop: every connection takes the goroutine
 // path (fasthttp's Server and the targets' HostClients).
 
-var loopServed, loopHandOffs atomic.Uint64
+var loopServed, loopHandOffs, loopAccepted atomic.Uint64
 
 type loopSet struct{ conns atomic.Int64 }
 
@@ -19,6 +19,11 @@ func newLoopSet(*Server) *loopSet   { return nil }
 func (*loopSet) take(net.Conn) bool { return false }
 func (*loopSet) shutdown()          {}
 func (*loopSet) kill()              {}
+
+type acceptor struct{}
+
+func (*loopSet) serveDirect(directListener) []*acceptor { return nil }
+func (*loopSet) stopAccepting([]*acceptor)              {}
 
 type httpLoop struct{}
 

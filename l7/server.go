@@ -222,6 +222,15 @@ func (s *Server) Counters() *Counters { return &s.counters }
 // Serve accepts connections on ln until Shutdown. ln is the caller's: wrap
 // it for PROXY protocol or TLS before handing it in.
 func (s *Server) Serve(ln net.Listener) error {
+	if dl, ok := ln.(directListener); ok {
+		accs := s.loops.serveDirect(dl)
+		if len(accs) == 0 {
+			dl.AcceptInGo()
+		}
+		// Once Serve returns (the listener closed, Shutdown) the loops
+		// stop accepting and close their duplicates.
+		defer s.loops.stopAccepting(accs)
+	}
 	err := s.fs.Serve(deadlineListener{Listener: ln, p: s.park, loops: s.loops})
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("l7: serve %s: %w", s.name, err)

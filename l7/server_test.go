@@ -53,6 +53,11 @@ func TestShutdownDrainsInFlightRequest(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if h.sock != nil {
+			// The loops accept on a runtime.Socket: closing it is what
+			// refuses new connections (cmd/lb closes it, then drains).
+			h.sock.Close()
+		}
 		shut <- h.srv.Shutdown(ctx)
 	}()
 	// Shutdown waits for the slow request.
@@ -69,7 +74,7 @@ func TestShutdownDrainsInFlightRequest(t *testing.T) {
 	if err := <-shut; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if _, err := http.Get(h.url("/after")); err == nil {
+	if _, err := (&http.Client{Timeout: 3 * time.Second}).Get(h.url("/after")); err == nil {
 		t.Fatal("listener still accepting after Shutdown")
 	}
 }

@@ -858,10 +858,10 @@ func (a *app) updateLocked(ll *liveListener, lc config.Listener, s *snapshot, ke
 // protocol says) on ll's socket, with s's router or forwarding config.
 func (a *app) serveLocked(ll *liveListener, lc config.Listener, s *snapshot, key string) error {
 	var ln net.Listener
-	if _, ok := s.l4[key]; ok && lc.ProxyProtocol == nil && ll.store == nil {
-		// A plain TCP listener: l4's event loops accept on the socket
-		// themselves (no accept goroutine, and the client socket stays out
-		// of Go's netpoller while its flow runs in a loop).
+	if lc.ProxyProtocol == nil && ll.store == nil {
+		// A plain TCP or HTTP listener: the event loops (l4's, l7's)
+		// accept on the socket themselves (no accept goroutine, and the
+		// client socket stays out of Go's netpoller while a loop holds it).
 		ln = ll.sock.Direct()
 	} else {
 		ln = ll.sock.Handoff()

@@ -135,3 +135,43 @@ func SoError(fd int) syscall.Errno {
 	}
 	return syscall.Errno(v)
 }
+
+// Accept4 accepts one connection on the listening socket fd as a
+// non-blocking, close-on-exec socket, with the peer's address in rsa.
+func Accept4(fd int, rsa *syscall.RawSockaddrAny) (int, syscall.Errno) {
+	n := uint32(syscall.SizeofSockaddrAny)
+	r, _, e := syscall.RawSyscall6(syscall.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(rsa)), uintptr(unsafe.Pointer(&n)),
+		syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), 0
+}
+
+// AddrPort converts an accept4 or getsockname address, unmapping
+// IPv4-mapped IPv6 addresses (as the net package's addresses are).
+func AddrPort(rsa *syscall.RawSockaddrAny) netip.AddrPort {
+	switch rsa.Addr.Family {
+	case syscall.AF_INET:
+		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
+	case syscall.AF_INET6:
+		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1]))
+	}
+	return netip.AddrPort{}
+}
+
+// LocalAddrPort is a socket's local address (getsockname), for listeners
+// bound to a wildcard address; invalid on error.
+func LocalAddrPort(fd int) netip.AddrPort {
+	var rsa syscall.RawSockaddrAny
+	n := uint32(syscall.SizeofSockaddrAny)
+	_, _, e := syscall.RawSyscall(syscall.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
+	if e != 0 {
+		return netip.AddrPort{}
+	}
+	return AddrPort(&rsa)
+}
