@@ -527,9 +527,11 @@ func (l *httpLoop) addClient(c *lconn) {
 	*l.slot(c.fd) = loopSlot{c: c, tag: c.tag}
 	c.idx = len(l.clients)
 	l.clients = append(l.clients, c)
-	// Bytes that came before the socket joined the set raise no edge.
-	c.readable = true
-	l.readClient(c)
+	// No read yet: EPOLL_CTL_ADD reports a socket that is already
+	// readable (edge-triggered too), so the request's bytes, there now or
+	// later, come as an event. Reading at once would cost a recvfrom that
+	// says EAGAIN whenever the client's request has not arrived yet (on
+	// loopback, about every other new connection).
 }
 
 func (l *httpLoop) event(ev syscall.EpollEvent) {
