@@ -119,6 +119,7 @@ func (l *httpLoop) addAcceptor(a *acceptor) {
 	}
 	*l.slot(a.fd) = loopSlot{a: a, tag: a.tag}
 	l.accs = append(l.accs, a)
+	l.ls.accepting.Add(1)
 }
 
 // dropAcceptor takes a out of the loop and closes its descriptor; with
@@ -134,6 +135,7 @@ func (l *httpLoop) dropAcceptor(a *acceptor, fallback bool) {
 	for i, b := range l.accs {
 		if b == a {
 			l.accs = append(l.accs[:i], l.accs[i+1:]...)
+			l.ls.accepting.Add(-1)
 			break
 		}
 	}

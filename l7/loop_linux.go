@@ -107,8 +107,9 @@ type loopSet struct {
 	err   error
 	next  atomic.Uint32
 	// conns counts the client connections the loops hold (Shutdown waits
-	// for none).
-	conns atomic.Int64
+	// for none); accepting the listening descriptors they accept on.
+	conns     atomic.Int64
+	accepting atomic.Int64
 	// done is closed once Shutdown has begun (loops close idle clients
 	// and end when they hold none).
 	stopping atomic.Bool

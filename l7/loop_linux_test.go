@@ -5,6 +5,7 @@ package l7
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -410,8 +411,9 @@ func TestLoopAcceptsOnTheListeningSocket(t *testing.T) {
 	if rec := h.obs.last(t); rec.Client != client {
 		t.Fatalf("record client %v, want %v", rec.Client, client)
 	}
-	if got := be.received()[4].Header.Get("X-Forwarded-For"); got != "127.0.0.1" {
-		t.Fatalf("X-Forwarded-For %q", got)
+	_, port, _ := net.SplitHostPort(h.addr)
+	if hd := be.received()[4].Header; hd.Get("X-Forwarded-For") != "127.0.0.1" || hd.Get("X-Forwarded-Port") != port {
+		t.Fatalf("X-Forwarded-For %q, X-Forwarded-Port %q (listener port %s)", hd.Get("X-Forwarded-For"), hd.Get("X-Forwarded-Port"), port)
 	}
 	if n := h.conns.open(); n != 1 {
 		t.Fatalf("%d connections counted open, want 1", n)
@@ -472,5 +474,76 @@ func TestLoopAcceptedConnectionHandsOver(t *testing.T) {
 	waitClosed(t, h)
 	if got := h.conns.closed.Load(); got != 1 {
 		t.Fatalf("closed counted %d times, want 1", got)
+	}
+}
+
+// A reload that replaces the server keeps the socket (cmd/lb): once the
+// old server's Shutdown returns its loops no longer accept, the new
+// server's loops take every next connection, and closing the socket
+// refuses connections at once even though the loops held duplicates of
+// it; the loops then drop them and the listener's count balances.
+func TestLoopAcceptReplaceAndClose(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := startLoopLB(t, config.Listener{}, be, ServerOptions{})
+	if st, _, _ := h.get("/old"); st != 200 {
+		t.Fatalf("old server: %d", st)
+	}
+	h.hc.CloseIdleConnections()
+
+	rec2 := &recorder{}
+	srv2, err := NewServer(h.srv.Router(), ServerOptions{Listener: config.Listener{Name: "web", Protocol: "HTTP"},
+		Observer: rec2, EventLoop: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done2 := make(chan error, 1)
+	go func() { done2 <- srv2.Serve(h.sock.Direct()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = srv2.Shutdown(ctx)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("old Shutdown: %v", err)
+	}
+	waitAccepting(t, h.srv, 0)
+	for i := range 10 {
+		resp := h.raw("GET /new" + strconv.Itoa(i) + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(resp, "HTTP/1.1 200 ") {
+			t.Fatalf("connection %d after the replacement: %q", i, resp)
+		}
+	}
+	if n := len(rec2.all()); n != 10 {
+		t.Fatalf("the new server answered %d of 10", n)
+	}
+
+	h.sock.Close()
+	if c, err := net.DialTimeout("tcp", h.addr, 3*time.Second); err == nil {
+		c.Close()
+		t.Fatal("connect succeeded after the socket's Close")
+	}
+	select {
+	case <-done2:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the new server's Serve did not return after the socket's Close")
+	}
+	waitAccepting(t, srv2, 0)
+	waitClosed(t, h)
+	if got := h.conns.opened.Load(); got != 11 {
+		t.Fatalf("listener counted %d connections, want 11", got)
+	}
+}
+
+// waitAccepting waits until s's loops hold want listening descriptors.
+func waitAccepting(t *testing.T, s *Server, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for s.loops.accepting.Load() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("the loops hold %d listening descriptors, want %d", s.loops.accepting.Load(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
