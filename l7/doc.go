@@ -29,7 +29,11 @@
 // carried by event loops, one per CPU, with their own target pools; what a
 // loop does not carry (bodies, upgrades, large or streamed responses, TLS
 // or host-name targets, blocked writes) moves to the goroutine path
-// described next. See loop_linux.go and docs/l7.md "Event loops".
+// described next. Served on a listener that lends its descriptor
+// (runtime.Direct: Dup, Counter, AcceptInGo; lb passes one for plain
+// HTTP), the loops also accept, so a client socket stays out of Go's
+// netpoller while a loop holds it. See loop_linux.go, accept_linux.go and
+// docs/l7.md "Event loops".
 //
 // Idle keep-alive plain-HTTP client connections are parked (Linux): after
 // a short wait with their fasthttp goroutine they wait in an epoll set of
