@@ -75,11 +75,12 @@ const (
 // does not wait for the sweep.
 var loopTick = 250 * time.Millisecond
 
-// loopServed counts requests answered in an event loop, loopHandOffs the
+// loopServed counts requests answered in an event loop (loopRawAnswers
+// of them with the target's head forwarded as bytes), loopHandOffs the
 // client connections that left one for the goroutine path, loopAccepted
 // the connections a loop accepted itself (tests check which path requests
 // take).
-var loopServed, loopHandOffs, loopAccepted atomic.Uint64
+var loopServed, loopHandOffs, loopAccepted, loopRawAnswers atomic.Uint64
 
 // loopCtxPool holds the request contexts of connections between
 // requests: an idle connection holds none.
@@ -209,6 +210,7 @@ type httpLoop struct {
 	clients []*lconn
 	targets []*tconn
 	pools   map[poolID]*tpool
+	rh      rawHead // the response head being forwarded as bytes
 	// trs are the Transports whose drain watch knows this loop.
 	trs    map[*Transport]struct{}
 	now    time.Time
@@ -742,15 +744,17 @@ func (l *httpLoop) runExchange(c *lconn, v *verdict) {
 
 // protect runs fn on c's exchange; a panic is answered 500 (as the
 // goroutine path's handler does) and ends any attempt in progress.
-func (l *httpLoop) protect(c *lconn, fn func(*exchange)) {
+func (l *httpLoop) protect(c *lconn, fn func(*exchange)) (ok bool) {
 	x := c.x
 	defer func() {
 		if p := recover(); p != nil {
 			l.abortAttempt(c)
 			x.panicked(p)
+			ok = false
 		}
 	}()
 	fn(x)
+	return true
 }
 
 // abortAttempt ends the target side of c's exchange: the connection (or
@@ -790,6 +794,12 @@ func (l *httpLoop) complete(c *lconn) {
 		l.closeClient(c)
 		return
 	}
+	l.sendAnswer(c, closeAfter)
+}
+
+// sendAnswer writes the answer in l.out to c, then goes on with c's next
+// request (or closes it).
+func (l *httpLoop) sendAnswer(c *lconn, closeAfter bool) {
 	out := l.out.b
 	for len(out) > 0 {
 		n, e := rawWrite(c.fd, out)
@@ -1275,6 +1285,14 @@ func (l *httpLoop) response(t *tconn, data []byte) bool {
 		}
 		return false
 	}
+	if rawForwardable(x) && scanRawHead(data[:end], &l.rh) && l.rh.cl <= maxBufferedBody {
+		cl := l.rh.cl
+		if len(data)-end < cl {
+			return false
+		}
+		l.rawResponse(c, t, data[:end], data[end:end+cl], len(data) == end+cl)
+		return true
+	}
 	resp := &x.resp
 	resp.Reset()
 	l.rd.Reset(data[:end])
@@ -1312,6 +1330,65 @@ func (l *httpLoop) response(t *tconn, data []byte) bool {
 }
 
 func forwardDoneFn(x *exchange) { x.forwardDone(x.fwd, x.fwdNow) }
+
+// rawForwardable reports whether x's answer may take the raw path
+// (rawresp.go): not for HEAD (the parsed path keeps the target's
+// Content-Length without a body), nor when app_cookie stickiness must read
+// the target's cookies.
+func rawForwardable(x *exchange) bool {
+	if x.head {
+		return false
+	}
+	_, app := x.tg.affinity.(*appCookie)
+	return !app
+}
+
+// rawResponse answers c with t's response, head and body complete in the
+// loop's buffers, forwarding the head as bytes (l.rh, from scanRawHead):
+// the status line and fields as the target sent them less the hop-by-hop
+// ones, then what the exchange added to the answer's header (stickiness
+// cookies, Connection: close), then the body. The answer is built before
+// t goes back to its pool: releasing it may serve another request that
+// reads into the buffers head and body are in. exact: nothing followed
+// the body (the connection may be reused).
+func (l *httpLoop) rawResponse(c *lconn, t *tconn, head, body []byte, exact bool) {
+	x, ctx := c.x, c.ctx
+	h := &l.rh
+	reuse := exact && !x.req.ConnectionClose() && !h.close
+	c.t = nil
+	x.b, x.acquired = c.tb, true
+	c.tb = nil
+	c.waiting = false
+	x.raw, x.rawStatus = true, h.status
+	if !l.protect(c, forwardDoneFn) {
+		// A panic: its 500 is the parsed path's answer.
+		l.release(t, reuse)
+		l.complete(c)
+		return
+	}
+	closeAfter := answerHead(x, ctx, c.born)
+	out := append(l.out.b[:0], head[:h.line]...)
+	out = h.appendForwarded(out, head)
+	for k, v := range ctx.Response.Header.All() {
+		if equalFold(k, "Content-Length") {
+			continue // the target's framing stands
+		}
+		out = append(out, k...)
+		out = append(out, ':', ' ')
+		out = append(out, v...)
+		out = append(out, '\r', '\n')
+	}
+	out = append(out, '\r', '\n')
+	x.rec.SentBytes = int64(len(out) + len(body))
+	l.out.b = append(out, body...)
+	l.release(t, reuse)
+	x.finish()
+	c.x = nil
+	loopServed.Add(1)
+	loopRawAnswers.Add(1)
+	l.dropCtx(c)
+	l.sendAnswer(c, closeAfter)
+}
 
 // attemptFailed ends c's attempt with err: another attempt (a retry on
 // another target, as the goroutine path makes), or the error answered.

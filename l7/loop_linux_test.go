@@ -547,3 +547,101 @@ func waitAccepting(t *testing.T, s *Server, want int64) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// scriptedTarget answers every request on a connection with the next of
+// answers (cycling), counting its connections.
+func scriptedTarget(t *testing.T, conns *atomic.Int32, answers ...string) string {
+	return rawTarget(t, func(c net.Conn) {
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, req.Body)
+			if _, err := io.WriteString(c, answers[i%len(answers)]); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// The loop forwards a plain response head as bytes: the status line and
+// fields as the target sent them (names' case too), without the hop-by-hop
+// ones, with what lb adds (stickiness cookies), and nothing invented; a
+// target's Connection: close keeps its connection out of the pool.
+func TestLoopForwardsResponseHeadAsBytes(t *testing.T) {
+	var conns atomic.Int32
+	addr := scriptedTarget(t, &conns,
+		"HTTP/1.1 200 Made\r\nDate: d1\r\nconnection: keep-alive\r\nKeep-Alive: timeout=5\r\nx-custom:  A  B \r\nContent-Length: 2\r\n\r\nhi",
+		"HTTP/1.1 200 OK\r\nDate: d2\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye")
+	g := group("web", addr)
+	g.Stickiness = &config.Stickiness{Type: "lb_cookie"}
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{g}, server: ServerOptions{EventLoop: true}})
+	raw := loopRawAnswers.Load()
+	rc := dialRaw(t, h.addr)
+	rc.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n")
+	_ = rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var head []string
+	for {
+		line, err := rc.br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read head: %v (so far %q)", err, head)
+		}
+		if line == "\r\n" {
+			break
+		}
+		head = append(head, strings.TrimSuffix(line, "\r\n"))
+	}
+	body := make([]byte, 2)
+	if _, err := io.ReadFull(rc.br, body); err != nil || string(body) != "hi" {
+		t.Fatalf("body %q: %v", body, err)
+	}
+	if head[0] != "HTTP/1.1 200 Made" || head[1] != "Date: d1" || head[2] != "x-custom:  A  B " || head[3] != "Content-Length: 2" {
+		t.Fatalf("head %q", head)
+	}
+	var cookies int
+	for _, l := range head[4:] {
+		if !strings.HasPrefix(l, "Set-Cookie: AWSALB") {
+			t.Fatalf("unexpected field %q in %q", l, head)
+		}
+		cookies++
+	}
+	if cookies != 2 {
+		t.Fatalf("%d stickiness cookies in %q, want AWSALB and AWSALBCORS", cookies, head)
+	}
+	rec := h.obs.last(t)
+	if rec.Status != 200 || rec.TargetStatus != 200 || rec.SentBytes != int64(len(strings.Join(head, "\r\n"))+4+2) {
+		t.Fatalf("record: status %d target %d sent %d", rec.Status, rec.TargetStatus, rec.SentBytes)
+	}
+	if got := rc.get("/2"); got != "bye" {
+		t.Fatalf("second answer %q", got)
+	}
+	if got := rc.get("/3"); got != "hi" {
+		t.Fatalf("third answer %q", got)
+	}
+	if got := loopRawAnswers.Load() - raw; got != 3 {
+		t.Fatalf("%d answers forwarded as bytes, want 3", got)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("target saw %d connections, want 2 (its Connection: close ends the first)", n)
+	}
+}
+
+// A head the raw path does not take (a Set-Cookie) is parsed as before.
+func TestLoopParsesHeadsTheRawPathRefuses(t *testing.T) {
+	var conns atomic.Int32
+	addr := scriptedTarget(t, &conns, "HTTP/1.1 200 OK\r\nDate: d\r\nSet-Cookie: s=1\r\nContent-Length: 2\r\n\r\nok")
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", addr)}, server: ServerOptions{EventLoop: true}})
+	raw, served := loopRawAnswers.Load(), loopServed.Load()
+	st, hdr, body := h.get("/")
+	if st != 200 || body != "ok" || hdr.Get("Set-Cookie") != "s=1" {
+		t.Fatalf("%d %q %v", st, body, hdr)
+	}
+	if loopRawAnswers.Load() != raw || loopServed.Load() == served {
+		t.Fatal("want the loop's parsed path")
+	}
+}

@@ -11,7 +11,7 @@ import (
 // Off Linux there is no event loop: every connection takes the goroutine
 // path (fasthttp's Server and the targets' HostClients).
 
-var loopServed, loopHandOffs, loopAccepted atomic.Uint64
+var loopServed, loopHandOffs, loopAccepted, loopRawAnswers atomic.Uint64
 
 type loopSet struct{ conns atomic.Int64 }
 

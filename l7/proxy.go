@@ -38,6 +38,11 @@ type exchange struct {
 	streaming bool
 	upgrade   bool
 	closeTgt  bool
+	// raw: the target's head goes to the client as bytes (the event
+	// loop's raw path, rawresp.go), with status rawStatus; x.resp is
+	// empty then.
+	raw       bool
+	rawStatus int
 	tSent     time.Time
 	// hasXFF is true when the client sent an X-Forwarded-For field.
 	hasXFF   bool
@@ -84,6 +89,7 @@ func releaseExchange(x *exchange) {
 	x.view = RequestView{}
 	x.verdict = verdict{}
 	x.acquired, x.streaming, x.upgrade, x.closeTgt, x.head = false, false, false, false, false
+	x.raw, x.rawStatus = false, 0
 	x.lc, x.classified, x.fwd, x.attempt = nil, false, nil, 0
 	if x.up != nil {
 		x.up.done(false)
@@ -367,7 +373,11 @@ func (x *exchange) forwardDone(f *forwardAction, now time.Time) {
 	x.tHeaders = time.Now()
 	x.rec.RequestProcessing = x.tSent.Sub(x.rec.Received)
 	x.rec.TargetProcessing = x.tHeaders.Sub(x.tSent)
-	x.respond()
+	if x.raw {
+		x.respondRaw()
+	} else {
+		x.respond()
+	}
 	tg := x.tg
 	if f.stickiness > 0 && len(f.groups) > 1 {
 		// Set on every response: the window is refreshed, as ALB does.
@@ -551,12 +561,9 @@ func dropSuspicious(h *fasthttp.RequestHeader, raw []byte) {
 	}
 }
 
-// respond copies the target's response to the client: status and headers
-// (hop-by-hop stripped), and the body as a stream.
-func (x *exchange) respond() {
-	ctx, s := x.ctx, x.s
-	in := &x.resp.Header
-	status := in.StatusCode()
+// targetAnswered records and counts the target's status.
+func (x *exchange) targetAnswered(status int) {
+	s := x.s
 	x.rec.TargetStatus = status
 	switch {
 	case status >= 500:
@@ -568,9 +575,36 @@ func (x *exchange) respond() {
 	default:
 		s.counters.Target2xx.Add(1)
 	}
+}
+
+// respondRaw is respond for a head the event loop forwards as bytes
+// (rawresp.go): the status is recorded and counted, the answer closes when
+// the client asked or the target connection will not be reused; the
+// fields themselves go out as the target sent them.
+func (x *exchange) respondRaw() {
+	ctx := x.ctx
+	x.targetAnswered(x.rawStatus)
+	x.rec.Status = x.rawStatus
+	ctx.Response.SetStatusCode(x.rawStatus)
+	if ctx.Request.Header.ConnectionClose() || x.closeTgt {
+		ctx.SetConnectionClose()
+	}
+}
+
+// respond copies the target's response to the client: status and headers
+// (hop-by-hop stripped), and the body as a stream.
+func (x *exchange) respond() {
+	ctx := x.ctx
+	in := &x.resp.Header
+	status := in.StatusCode()
+	x.targetAnswered(status)
 	out := &ctx.Response
 	if in.IsHTTP11() {
 		in.CopyTo(&out.Header)
+		// CopyTo resets out's "no default Content-Type" (the server's
+		// setting): a target's answer without one must not gain
+		// text/plain on the way (ALB, HAProxy and NGINX add none).
+		out.Header.SetNoDefaultContentType(true)
 	} else {
 		// CopyTo would carry the target's HTTP/1.0 into the answer to an
 		// HTTP/1.1 client (no chunked framing): copy the fields instead.
@@ -617,7 +651,7 @@ func (x *exchange) respond() {
 		}
 	}
 	x.streaming = true
-	x.respBody = bodyStream{x: x, r: body, conn: ctx.Conn(), idle: s.idle}
+	x.respBody = bodyStream{x: x, r: body, conn: ctx.Conn(), idle: x.s.idle}
 	out.SetBodyStream(&x.respBody, cl)
 }
 

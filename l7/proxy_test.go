@@ -1,6 +1,9 @@
 package l7
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -122,5 +125,27 @@ func TestRequestTargetAsRouted(t *testing.T) {
 		if got := r[len(r)-1].URI; got != c.want {
 			t.Errorf("%s reached the target as %q, want %q", c.sent, got, c.want)
 		}
+	}
+}
+
+// A target's answer without Content-Type gets none on the way (fasthttp
+// would add text/plain), on either path.
+func TestTargetAnswerGainsNoContentType(t *testing.T) {
+	addr := rawTarget(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nDate: d\r\nContent-Length: 2\r\n\r\nhi"); err != nil {
+				return
+			}
+		}
+	})
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", addr)}})
+	resp := h.raw("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(resp, "HTTP/1.1 200 ") || strings.Contains(strings.ToLower(resp), "content-type") {
+		t.Fatalf("answer %q", resp)
 	}
 }
