@@ -93,7 +93,7 @@ func scanRawHead(head []byte, h *rawHead) bool {
 			break
 		}
 		start := i
-		for i < n && isTokenByte(head[i]) {
+		for i < n && tokenByte[head[i]] != 0 {
 			i++
 		}
 		if i == start || i >= n || head[i] != ':' {
@@ -235,16 +235,3 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // isFieldByte reports a byte allowed in a field value or reason phrase:
 // VCHAR, obs-text, SP and HTAB (no other control byte).
 func isFieldByte(c byte) bool { return c == '\t' || (c >= ' ' && c != 0x7f) }
-
-// isTokenByte reports an RFC 9110 tchar.
-func isTokenByte(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
-}
