@@ -170,16 +170,14 @@ func (l *evloop) accept(a *acceptor) {
 		}
 		var rsa syscall.RawSockaddrAny
 		fd, e := rawAccept4(a.fd, &rsa)
-		switch e {
-		case 0:
-		case syscall.EAGAIN:
+		switch rawsock.Accept4Outcome(e) {
+		case rawsock.Accepted:
+		case rawsock.AcceptEmpty:
 			return
-		case syscall.EINTR, syscall.ECONNABORTED, syscall.EPROTO:
+		case rawsock.AcceptRetry:
 			continue
-		case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM:
-			// Out of descriptors or memory: back off (as net/http does)
-			// instead of spinning on a socket that stays readable.
-			a.delay = min(max(2*a.delay, 5*time.Millisecond), time.Second)
+		case rawsock.AcceptPause:
+			a.delay = rawsock.AcceptBackoff(a.delay)
 			l.p.log.Warn("l4: accept", "listener", l.p.cfg.Load().Listener, "err", e)
 			_ = rawEpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, a.fd, nil)
 			a.paused, a.resume = true, l.now.Add(a.delay)

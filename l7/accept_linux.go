@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -179,17 +178,16 @@ func (l *httpLoop) accept(a *acceptor) {
 		}
 		var rsa syscall.RawSockaddrAny
 		fd, e := rawsock.Accept4(a.fd, &rsa)
-		switch e {
-		case 0:
-		case syscall.EAGAIN:
+		switch rawsock.Accept4Outcome(e) {
+		case rawsock.Accepted:
+		case rawsock.AcceptEmpty:
 			return
-		case syscall.EINTR, syscall.ECONNABORTED, syscall.EPROTO:
+		case rawsock.AcceptRetry:
 			continue
-		case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM:
-			// Out of descriptors or memory: back off (as net/http does)
-			// instead of spinning on a socket that stays readable; the
-			// sweep puts it back (within a tick of the pause's end).
-			a.delay = min(max(2*a.delay, 5*time.Millisecond), time.Second)
+		case rawsock.AcceptPause:
+			// Out of the set until the pause ends (checkAcceptors puts
+			// it back within a tick of that).
+			a.delay = rawsock.AcceptBackoff(a.delay)
 			l.s.log.Warn("l7: accept", "listener", l.s.name, "err", e)
 			_ = rawsock.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, a.fd, nil)
 			a.paused, a.resume = true, l.now.Add(a.delay)
@@ -280,29 +278,5 @@ func (c *lconn) goConn() {
 		s.cc.ConnClosed()
 		return
 	}
-	c.Conn = &acceptedConn{Conn: nc, cc: s.cc}
-}
-
-// acceptedConn is a wrapped loop-accepted socket on the goroutine path:
-// Close counts it closed, as runtime.Socket's connections are.
-type acceptedConn struct {
-	net.Conn
-	cc   runtime.ConnCounter
-	once sync.Once
-}
-
-func (c *acceptedConn) Close() error {
-	c.once.Do(c.cc.ConnClosed)
-	return c.Conn.Close()
-}
-
-// NetConn returns the socket (parking and half-close unwrap to it).
-func (c *acceptedConn) NetConn() net.Conn { return c.Conn }
-
-// CloseWrite half-closes (a WebSocket tunnel passes a client's FIN on).
-func (c *acceptedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return c.Close()
+	c.Conn = runtime.CountedConn(nc, s.cc)
 }

@@ -6,6 +6,7 @@ package rawsock
 import (
 	"net/netip"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -174,4 +175,37 @@ func LocalAddrPort(fd int) netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	return AddrPort(&rsa)
+}
+
+// AcceptOutcome is what an event loop does after an accept4.
+type AcceptOutcome int
+
+const (
+	Accepted    AcceptOutcome = iota // a connection: serve it
+	AcceptEmpty                      // EAGAIN: nothing more queued
+	AcceptRetry                      // the peer gave up before accept (ECONNABORTED...): try again
+	AcceptPause                      // out of descriptors or memory: back off (AcceptBackoff)
+	AcceptStop                       // anything else (EINVAL: the socket was shut down): stop accepting on it
+)
+
+// Accept4Outcome classifies accept4's error e.
+func Accept4Outcome(e syscall.Errno) AcceptOutcome {
+	switch e {
+	case 0:
+		return Accepted
+	case syscall.EAGAIN:
+		return AcceptEmpty
+	case syscall.EINTR, syscall.ECONNABORTED, syscall.EPROTO:
+		return AcceptRetry
+	case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM:
+		return AcceptPause
+	}
+	return AcceptStop
+}
+
+// AcceptBackoff is the next pause after AcceptPause, prev the last one
+// (0 after a success): doubling from 5 ms to 1 s, as net/http backs off,
+// instead of spinning on a listening socket that stays readable.
+func AcceptBackoff(prev time.Duration) time.Duration {
+	return min(max(2*prev, 5*time.Millisecond), time.Second)
 }

@@ -97,7 +97,7 @@ func (s *Socket) acceptLoop() {
 		delay = 0
 		cc := s.counter()
 		cc.ConnOpened()
-		conn := &countedConn{Conn: c, cc: cc}
+		conn := CountedConn(c, cc)
 		select {
 		case s.conns <- conn:
 		case <-s.done:
@@ -239,6 +239,11 @@ func (d *Direct) Counter() ConnCounter { return d.s.counter() }
 // returns every connection: the holder's fallback when it cannot accept
 // on the descriptor itself.
 func (d *Direct) AcceptInGo() { d.s.startAccept() }
+
+// CountedConn wraps c, a connection accepted on a listener counted by cc,
+// so that its Close is counted once (an event loop that accepted on a
+// Direct's descriptor and hands the socket to Go uses it too).
+func CountedConn(c net.Conn, cc ConnCounter) net.Conn { return &countedConn{Conn: c, cc: cc} }
 
 // countedConn keeps the active-connections gauge right however the
 // server ends the connection.
