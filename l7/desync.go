@@ -43,8 +43,11 @@ type verdict struct {
 	// or Expect (see rawHasHopByHop): the forward path needs both, and a
 	// pass of its own for each costs as much as classify's whole loop.
 	xff, hopByHop bool
-	// trace records an X-Amzn-Trace-Id field, for the same reason.
-	trace bool
+	// trace records an X-Amzn-Trace-Id field, xfProto and xfPort an
+	// X-Forwarded-Proto and -Port, for the same reason: lb replaces them,
+	// and every copy the client sent must go (fasthttp's Set replaces the
+	// first only; a second would reach the target).
+	trace, xfProto, xfPort bool
 }
 
 // ALB's per-line limits (elb.md §3.5): the request line and each header
@@ -141,6 +144,10 @@ func classify(h *fasthttp.RequestHeader, raw []byte, uri []byte) verdict {
 			v.xff = true
 		case equalFold(name, "X-Amzn-Trace-Id"):
 			v.trace = true
+		case equalFold(name, "X-Forwarded-Proto"):
+			v.xfProto = true
+		case equalFold(name, "X-Forwarded-Port"):
+			v.xfPort = true
 		case isHopByHop(name) || equalFold(name, "Expect"):
 			v.hopByHop = true
 		default:

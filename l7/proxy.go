@@ -458,6 +458,14 @@ func (x *exchange) buildRequest(tg *TargetGroup) error {
 			req.Header.Del("X-Forwarded-For")
 		}
 	}
+	// What the client sent of these goes, every copy (ALB overwrites
+	// them): Set alone replaces only the first.
+	if x.verdict.xfProto {
+		req.Header.DelBytes(hdrXFProto)
+	}
+	if x.verdict.xfPort {
+		req.Header.DelBytes(hdrXFPort)
+	}
 	if x.view.TLS.On || x.r.https {
 		req.Header.SetCanonical(hdrXFProto, strHTTPS)
 	} else {
@@ -474,6 +482,9 @@ func (x *exchange) buildRequest(tg *TargetGroup) error {
 		incoming = nil
 	}
 	x.trace = appendTraceID(x.trace[:0], incoming, x.rec.Received)
+	if x.verdict.trace {
+		req.Header.DelBytes(hdrTraceID)
+	}
 	req.Header.SetCanonical(hdrTraceID, x.trace)
 	x.rec.TraceID = append(x.rec.TraceID, x.trace...)
 

@@ -149,3 +149,31 @@ func TestTargetAnswerGainsNoContentType(t *testing.T) {
 		t.Fatalf("answer %q", resp)
 	}
 }
+
+// Every copy of X-Forwarded-Proto, X-Forwarded-Port and X-Amzn-Trace-Id
+// a client sends is replaced, not only the first: a second copy would
+// reach the target beside lb's (a target reading the last one would take
+// the client's word for the scheme or port).
+func TestForwardReplacesEveryCopyOfForwardedFields(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", be.addr())}})
+	resp := h.raw("GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Proto: https\r\n" +
+		"X-Forwarded-Port: 1\r\nx-forwarded-port: 2\r\nX-Amzn-Trace-Id: Root=1-00000000-000000000000000000000001\r\n" +
+		"X-Amzn-Trace-Id: Root=b\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(resp, "HTTP/1.1 200 ") {
+		t.Fatalf("answer %q", resp)
+	}
+	_, port, _ := strings.Cut(h.addr, ":")
+	r := be.received()[0]
+	if v := r.Header.Values("X-Forwarded-Proto"); len(v) != 1 || v[0] != "http" {
+		t.Errorf("X-Forwarded-Proto %q, want [http]", v)
+	}
+	if v := r.Header.Values("X-Forwarded-Port"); len(v) != 1 || v[0] != port {
+		t.Errorf("X-Forwarded-Port %q, want [%s]", v, port)
+	}
+	if v := r.Header.Values("X-Amzn-Trace-Id"); len(v) != 1 || !strings.HasPrefix(v[0], "Self=1-") ||
+		!strings.HasSuffix(v[0], ";Root=1-00000000-000000000000000000000001") {
+		t.Errorf("X-Amzn-Trace-Id %q, want one, Self= added to the first", v)
+	}
+}
