@@ -88,6 +88,13 @@ type Server struct {
 	// ServerOptions.EventLoop; see loop_linux.go).
 	loops *loopSet
 
+	// lns are the listeners Serve was given, closed by Shutdown even if
+	// fasthttp had not registered them yet (its Serve, called after its
+	// Shutdown, would accept forever); closed is set by Shutdown.
+	lnMu   sync.Mutex
+	lns    []net.Listener
+	closed bool
+
 	// hijacked tracks WebSocket tunnels, which fasthttp's Shutdown does
 	// not see; Shutdown closes them at its deadline.
 	hmu      sync.Mutex
@@ -222,6 +229,14 @@ func (s *Server) Counters() *Counters { return &s.counters }
 // Serve accepts connections on ln until Shutdown. ln is the caller's: wrap
 // it for PROXY protocol or TLS before handing it in.
 func (s *Server) Serve(ln net.Listener) error {
+	s.lnMu.Lock()
+	if s.closed {
+		s.lnMu.Unlock()
+		_ = ln.Close()
+		return nil
+	}
+	s.lns = append(s.lns, ln)
+	s.lnMu.Unlock()
 	if dl, ok := ln.(directListener); ok {
 		accs := s.loops.serveDirect(dl)
 		if len(accs) == 0 {
@@ -248,6 +263,16 @@ func (s *Server) StartDrain() { s.draining.Store(true) }
 // WebSocket tunnels, and at ctx's deadline closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	s.lnMu.Lock()
+	s.closed = true
+	lns := s.lns
+	s.lnMu.Unlock()
+	for _, ln := range lns {
+		// fasthttp closes the listeners it registered; one that Serve was
+		// given but not yet registered (the loops may already have served
+		// connections from it) is closed here.
+		_ = ln.Close()
+	}
 	if s.park != nil {
 		s.park.close()
 	}
@@ -255,6 +280,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.loops.shutdown()
 	}
 	err := s.fs.ShutdownWithContext(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		err = nil // the listeners closed above, closed again by fasthttp
+	}
 	if s.loops != nil {
 		s.waitLoops(ctx)
 	}

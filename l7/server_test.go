@@ -3,11 +3,13 @@ package l7
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/internal/runtime"
 )
 
 func TestShutdownDrainsInFlightRequest(t *testing.T) {
@@ -138,5 +140,44 @@ func TestClientKeepAliveLimit(t *testing.T) {
 		if resp.Close != c.wantClose {
 			t.Fatalf("client_keep_alive %v: Connection: close = %v", c.limit, resp.Close)
 		}
+	}
+}
+
+// Shutdown before Serve has got going (a test or a reload that ends a
+// server at once) still ends Serve: fasthttp's own Serve, called after
+// its Shutdown, would accept forever.
+func TestShutdownBeforeServeEndsServe(t *testing.T) {
+	for _, direct := range []bool{false, true} {
+		be := newBackend(t, "a", nil)
+		h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+			groups: []config.TargetGroup{group("web", be.addr())}})
+		srv, err := NewServer(h.srv.Router(), ServerOptions{Listener: config.Listener{Name: "x", Protocol: "HTTP"}, EventLoop: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var served net.Listener = ln
+		if direct {
+			sock := runtime.NewSocket("x", ln, &connCount{})
+			t.Cleanup(sock.Close)
+			served = sock.Direct()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = srv.Shutdown(ctx)
+		cancel()
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(served) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("direct=%v: Serve after Shutdown: %v", direct, err)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("direct=%v: Serve still running 3 s after Shutdown", direct)
+		}
+		ln.Close()
 	}
 }
