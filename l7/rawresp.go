@@ -13,7 +13,10 @@ package l7
 // Content-Length, Transfer-Encoding, a hop-by-hop field other than
 // Connection (close or keep-alive) and Keep-Alive, a control byte, a
 // bare LF, no Date (fasthttp would add one) — takes the parsed path as
-// before, which answers or refuses it exactly as it always has.
+// before, which answers or refuses it exactly as it always has. So does
+// any answer when app_cookie stickiness must read the target's cookies
+// (rawForwardable); Set-Cookie fields otherwise pass as they came, as
+// fasthttp keeps every one.
 
 // rawHead is what scanRawHead learned of a response head.
 type rawHead struct {
@@ -138,11 +141,6 @@ func scanRawHead(head []byte, h *rawHead) bool {
 				return false
 			}
 		case 10:
-			if equalFold(name, "Set-Cookie") {
-				// fasthttp keeps cookies by name, and app_cookie
-				// stickiness reads them: the parsed path.
-				return false
-			}
 			switch {
 			case equalFold(name, "Connection"):
 				if !rawConnection(value, h) || !h.dropLine(start, i) {

@@ -20,6 +20,7 @@ var rawHeadCases = []struct {
 	{"HTTP/1.1 200 OK\r\nDate: x\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 1\r\n\r\n", true},
 	{"HTTP/1.1 200 OK\r\nDate: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\n", true},
 	{"HTTP/1.1 200 OK\r\nDate: x\r\nX-A: a\tb \r\nContent-Length: 1\r\n\r\n", true},
+	{"HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Path=/\r\nSet-Cookie: a=2\r\nDate: x\r\nContent-Length: 1\r\n\r\n", true},
 	{"HTTP/1.0 200 OK\r\nDate: x\r\nContent-Length: 3\r\n\r\n", false},
 	{"HTTP/1.1 100 Continue\r\n\r\n", false},
 	{"HTTP/1.1 204 No Content\r\nDate: x\r\nContent-Length: 0\r\n\r\n", false},
