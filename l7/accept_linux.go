@@ -85,12 +85,7 @@ func (ls *loopSet) stopAccepting(accs []*acceptor) {
 	for _, a := range accs {
 		a.stop.Store(true)
 	}
-	ls.mu.Lock()
-	loops := ls.loops
-	ls.mu.Unlock()
-	for _, l := range loops {
-		l.wake(false)
-	}
+	ls.wakeAll(false)
 }
 
 // queueAcceptor hands a to the loop; false when the loop has ended.

@@ -165,21 +165,19 @@ func (ls *loopSet) take(c net.Conn) bool {
 // other one after its current answer.
 func (ls *loopSet) shutdown() {
 	ls.stopping.Store(true)
-	ls.mu.Lock()
-	loops := ls.loops
-	ls.mu.Unlock()
-	for _, l := range loops {
-		l.wake(false)
-	}
+	ls.wakeAll(false)
 }
 
 // kill closes every connection the loops still hold (Shutdown's deadline).
-func (ls *loopSet) kill() {
+func (ls *loopSet) kill() { ls.wakeAll(true) }
+
+// wakeAll makes every loop run a round (kill: closing everything).
+func (ls *loopSet) wakeAll(kill bool) {
 	ls.mu.Lock()
 	loops := ls.loops
 	ls.mu.Unlock()
 	for _, l := range loops {
-		l.wake(true)
+		l.wake(kill)
 	}
 }
 

@@ -596,7 +596,6 @@ func (x *exchange) respondRaw() {
 	ctx := x.ctx
 	x.targetAnswered(x.rawStatus)
 	x.rec.Status = x.rawStatus
-	ctx.Response.SetStatusCode(x.rawStatus)
 	if ctx.Request.Header.ConnectionClose() || x.closeTgt {
 		ctx.SetConnectionClose()
 	}
