@@ -1047,19 +1047,24 @@ func (l *httpLoop) sendOn(c *lconn, t *tconn) {
 	t.c, c.t = c, t
 	// The request is serialised into t's own buffer (it may go out in
 	// pieces); the loop's answer buffer is kept aside meanwhile.
-	answers := l.out.b
-	l.bw.Reset(&l.out)
-	l.out.b = t.wbuf[:0]
-	err := x.req.Write(l.bw)
-	if err == nil {
-		err = l.bw.Flush()
+	if x.rawReq {
+		t.wbuf = x.appendRawRequest(t.wbuf[:0])
+	} else {
+		answers := l.out.b
+		l.bw.Reset(&l.out)
+		l.out.b = t.wbuf[:0]
+		err := x.req.Write(l.bw)
+		if err == nil {
+			err = l.bw.Flush()
+		}
+		t.wbuf, l.out.b = l.out.b, answers
+		if err != nil {
+			t.woff = 0
+			l.attemptFailed(c, err)
+			return
+		}
 	}
-	t.wbuf, l.out.b = l.out.b, answers
 	t.woff = 0
-	if err != nil {
-		l.attemptFailed(c, err)
-		return
-	}
 	t.since = l.now
 	if !t.connecting {
 		l.writeTarget(t)
@@ -1316,7 +1321,7 @@ func (l *httpLoop) response(t *tconn, data []byte) bool {
 	if cl > 0 {
 		resp.SetBody(data[end : end+cl])
 	}
-	reuse := len(data) == end+cl && !x.req.ConnectionClose() && !resp.ConnectionClose()
+	reuse := len(data) == end+cl && !x.closeTgt && !resp.ConnectionClose()
 	c.t = nil
 	l.release(t, reuse)
 	x.b, x.acquired = c.tb, true
@@ -1352,7 +1357,7 @@ func rawForwardable(x *exchange) bool {
 func (l *httpLoop) rawResponse(c *lconn, t *tconn, head, body []byte, exact bool) {
 	x, ctx := c.x, c.ctx
 	h := &l.rh
-	reuse := exact && !x.req.ConnectionClose() && !h.close
+	reuse := exact && !x.closeTgt && !h.close
 	c.t = nil
 	x.b, x.acquired = c.tb, true
 	c.tb = nil
@@ -1428,6 +1433,11 @@ func (l *httpLoop) exchangeToGo(c *lconn, b *backend) {
 	loopHandOffs.Add(1)
 	x := c.x
 	c.waiting = false
+	if x.rawReq {
+		// The goroutine path sends x.req: fill it now.
+		x.rawReq = false
+		x.fillRequest(x.tg)
+	}
 	s := l.s
 	s.hwg.Add(1)
 	go s.finishOnGo(c, func() { x.forwardSync(x.fwd, b, x.fwdNow) })

@@ -43,7 +43,10 @@ type exchange struct {
 	// empty then.
 	raw       bool
 	rawStatus int
-	tSent     time.Time
+	// rawReq: the request goes to the target as bytes (rawreq.go), x.req
+	// is not filled.
+	rawReq bool
+	tSent  time.Time
 	// hasXFF is true when the client sent an X-Forwarded-For field.
 	hasXFF   bool
 	tHeaders time.Time
@@ -89,7 +92,7 @@ func releaseExchange(x *exchange) {
 	x.view = RequestView{}
 	x.verdict = verdict{}
 	x.acquired, x.streaming, x.upgrade, x.closeTgt, x.head = false, false, false, false, false
-	x.raw, x.rawStatus = false, 0
+	x.raw, x.rawStatus, x.rawReq = false, 0, false
 	x.lc, x.classified, x.fwd, x.attempt = nil, false, nil, 0
 	if x.up != nil {
 		x.up.done(false)
@@ -285,7 +288,13 @@ func (x *exchange) forward(f *forwardAction, now time.Time) {
 		x.websocket(b)
 		return
 	}
-	if err := x.buildRequest(tg); err != nil {
+	if x.lc != nil && x.rawRequestable(tg) {
+		// The event loop writes the head as bytes when it sends it
+		// (rawreq.go); fillRequest runs only if the exchange leaves the
+		// loop before that.
+		x.forwardValues()
+		x.rawReq = true
+	} else if err := x.buildRequest(tg); err != nil {
 		x.failWith(downstreamBodyError(err))
 		return
 	}
@@ -413,7 +422,76 @@ func isUpgrade(h *fasthttp.RequestHeader) bool {
 // buildRequest turns the client's request into the one sent to the target:
 // hop-by-hop fields stripped, Host as ALB sends it, X-Forwarded-*, trace id.
 func (x *exchange) buildRequest(tg *TargetGroup) error {
+	x.forwardValues()
+	x.fillRequest(tg)
 	ctx, s := x.ctx, x.s
+	in := &ctx.Request.Header
+	req := &x.req
+	if cl := in.ContentLength(); cl != 0 && cl != -2 {
+		st := ctx.RequestBodyStream()
+		switch {
+		case st == nil:
+			req.SetBodyRaw(ctx.Request.Body())
+		case cl > 0 && cl <= maxBufferedBody:
+			// Small bodies are read whole first: the request can then be
+			// replayed on a fresh connection if its pooled one was stale.
+			x.reqBody = bodyReader{r: st, conn: ctx.Conn(), idle: s.idle}
+			x.body = growBytes(x.body, cl)
+			if _, err := io.ReadFull(&x.reqBody, x.body); err != nil {
+				if x.reqBody.clientErr == nil {
+					x.reqBody.clientErr = io.ErrUnexpectedEOF
+				}
+				return x.reqBody.clientErr
+			}
+			req.SetBodyRaw(x.body)
+		default:
+			x.reqBody = bodyReader{r: st, conn: ctx.Conn(), idle: s.idle}
+			req.SetBodyStream(&x.reqBody, cl)
+		}
+	}
+	return nil
+}
+
+// forwardValues computes the values lb sets in the forwarded request,
+// whichever way it is written (fillRequest, or appendRawRequest on the
+// event loop): Host, X-Forwarded-For in append mode, X-Forwarded-Port and
+// the trace id, which the access log records too.
+func (x *exchange) forwardValues() {
+	x.host = appendForwardHost(x.host[:0], &x.view)
+	if x.r.xff == xffAppend {
+		if x.hasXFF {
+			x.xff = appendXFF(x.xff[:0], &x.view, x.r.xffPort)
+		} else {
+			// No field to join: the client alone, without a pass over the
+			// header block.
+			x.xff = appendClient(x.xff[:0], x.view.Client, x.r.xffPort)
+		}
+	}
+	x.port = strconv.AppendUint(x.port[:0], uint64(x.view.ListenerPort), 10)
+	var incoming []byte
+	if x.verdict.trace {
+		incoming = x.ctx.Request.Header.Peek("X-Amzn-Trace-Id")
+	}
+	if len(x.view.RawHeaders) > maxTraceHeaderBlock {
+		// ALB starts a fresh trace when the request headers pass 7 KB.
+		incoming = nil
+	}
+	x.trace = appendTraceID(x.trace[:0], incoming, x.rec.Received)
+	x.rec.TraceID = append(x.rec.TraceID, x.trace...)
+}
+
+// forwardedProto is the X-Forwarded-Proto value: the listener's protocol.
+func (x *exchange) forwardedProto() []byte {
+	if x.view.TLS.On || x.r.https {
+		return strHTTPS
+	}
+	return strHTTP
+}
+
+// fillRequest sets x.req's header: the client's, less what never crosses
+// the proxy, with forwardValues' fields.
+func (x *exchange) fillRequest(tg *TargetGroup) {
+	ctx := x.ctx
 	in := &ctx.Request.Header
 	req := &x.req
 	in.CopyTo(&req.Header)
@@ -439,18 +517,11 @@ func (x *exchange) buildRequest(tg *TargetGroup) error {
 		u.SetScheme("https")
 	}
 	req.UseHostHeader = true
-	x.host = appendForwardHost(x.host[:0], &x.view)
 	req.Header.SetHostBytes(x.host)
-
 	switch x.r.xff {
 	case xffAppend:
 		if x.hasXFF {
-			x.xff = appendXFF(x.xff[:0], &x.view, x.r.xffPort)
 			req.Header.Del("X-Forwarded-For")
-		} else {
-			// No field to join: the client alone, without a pass over the
-			// header block.
-			x.xff = appendClient(x.xff[:0], x.view.Client, x.r.xffPort)
 		}
 		req.Header.SetCanonical(hdrXFF, x.xff)
 	case xffRemove:
@@ -466,51 +537,12 @@ func (x *exchange) buildRequest(tg *TargetGroup) error {
 	if x.verdict.xfPort {
 		req.Header.DelBytes(hdrXFPort)
 	}
-	if x.view.TLS.On || x.r.https {
-		req.Header.SetCanonical(hdrXFProto, strHTTPS)
-	} else {
-		req.Header.SetCanonical(hdrXFProto, strHTTP)
-	}
-	x.port = strconv.AppendUint(x.port[:0], uint64(x.view.ListenerPort), 10)
+	req.Header.SetCanonical(hdrXFProto, x.forwardedProto())
 	req.Header.SetCanonical(hdrXFPort, x.port)
-	var incoming []byte
-	if x.verdict.trace {
-		incoming = in.Peek("X-Amzn-Trace-Id")
-	}
-	if len(x.view.RawHeaders) > maxTraceHeaderBlock {
-		// ALB starts a fresh trace when the request headers pass 7 KB.
-		incoming = nil
-	}
-	x.trace = appendTraceID(x.trace[:0], incoming, x.rec.Received)
 	if x.verdict.trace {
 		req.Header.DelBytes(hdrTraceID)
 	}
 	req.Header.SetCanonical(hdrTraceID, x.trace)
-	x.rec.TraceID = append(x.rec.TraceID, x.trace...)
-
-	if cl := in.ContentLength(); cl != 0 && cl != -2 {
-		st := ctx.RequestBodyStream()
-		switch {
-		case st == nil:
-			req.SetBodyRaw(ctx.Request.Body())
-		case cl > 0 && cl <= maxBufferedBody:
-			// Small bodies are read whole first: the request can then be
-			// replayed on a fresh connection if its pooled one was stale.
-			x.reqBody = bodyReader{r: st, conn: ctx.Conn(), idle: s.idle}
-			x.body = growBytes(x.body, cl)
-			if _, err := io.ReadFull(&x.reqBody, x.body); err != nil {
-				if x.reqBody.clientErr == nil {
-					x.reqBody.clientErr = io.ErrUnexpectedEOF
-				}
-				return x.reqBody.clientErr
-			}
-			req.SetBodyRaw(x.body)
-		default:
-			x.reqBody = bodyReader{r: st, conn: ctx.Conn(), idle: s.idle}
-			req.SetBodyStream(&x.reqBody, cl)
-		}
-	}
-	return nil
 }
 
 // The fields buildRequest sets, in fasthttp's canonical case, so setting
