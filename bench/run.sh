@@ -17,16 +17,8 @@ OUT=${1:-$HERE/out/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl}
 RUNS=${RUNS:-3}
 mkdir -p "$(dirname "$OUT")" "$HERE/out/bin"
 
-missing=()
-for p in haproxy nginx varnishd wrk caddy jq curl; do command -v "$p" >/dev/null || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  pkgs=$(printf '%s\n' "${missing[@]}" | sed 's/^varnishd$/varnish/' | tr '\n' ' ')
-  if [ "$(id -u)" = 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y $pkgs >/dev/null
-  else
-    echo "bench: missing $pkgs (apt-get install -y $pkgs)" >&2; exit 1
-  fi
-fi
+. "$HERE/need.sh"
+need haproxy nginx varnishd wrk caddy jq curl
 
 (cd "$ROOT" && go build -trimpath -o "$HERE/out/bin/" ./cmd/lb ./cmd/edge)
 export SWITCHYARD_BIN="$HERE/out/bin"
