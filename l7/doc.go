@@ -32,7 +32,8 @@
 // described next. Served on a listener that lends its descriptor
 // (runtime.Direct: Dup, Counter, AcceptInGo; lb passes one for plain
 // HTTP), the loops also accept, so a client socket stays out of Go's
-// netpoller while a loop holds it. See loop_linux.go, accept_linux.go and
+// netpoller while a loop holds it. Heads go both ways as bytes when they
+// are plain (rawreq.go, rawresp.go). See loop_linux.go, accept_linux.go and
 // docs/l7.md "Event loops".
 //
 // Idle keep-alive plain-HTTP client connections are parked (Linux): after

@@ -76,11 +76,12 @@ const (
 var loopTick = 250 * time.Millisecond
 
 // loopServed counts requests answered in an event loop (loopRawAnswers
-// of them with the target's head forwarded as bytes), loopHandOffs the
-// client connections that left one for the goroutine path, loopAccepted
-// the connections a loop accepted itself (tests check which path requests
+// of them with the target's head forwarded as bytes), loopRawRequests the
+// request heads sent to a target as bytes, loopHandOffs the client
+// connections that left one for the goroutine path, loopAccepted the
+// connections a loop accepted itself (tests check which path requests
 // take).
-var loopServed, loopHandOffs, loopAccepted, loopRawAnswers atomic.Uint64
+var loopServed, loopHandOffs, loopAccepted, loopRawAnswers, loopRawRequests atomic.Uint64
 
 // loopCtxPool holds the request contexts of connections between
 // requests: an idle connection holds none.
@@ -1049,6 +1050,7 @@ func (l *httpLoop) sendOn(c *lconn, t *tconn) {
 	// pieces); the loop's answer buffer is kept aside meanwhile.
 	if x.rawReq {
 		t.wbuf = x.appendRawRequest(t.wbuf[:0])
+		loopRawRequests.Add(1)
 	} else {
 		answers := l.out.b
 		l.bw.Reset(&l.out)

@@ -647,3 +647,76 @@ func TestLoopParsesHeadsTheRawPathRefuses(t *testing.T) {
 		t.Fatal("want the loop's parsed path")
 	}
 }
+
+// TestLoopSendsRequestHeadsAsBytes: a plain request goes to the target as
+// bytes (rawreq.go) with lb's edits: every copy of the forwarded fields
+// replaced, hop-by-hop fields and those Connection names gone, the
+// client's other fields kept.
+func TestLoopSendsRequestHeadsAsBytes(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := startLoopLB(t, config.Listener{}, be, ServerOptions{})
+	raw := loopRawRequests.Load()
+	rc := dialRaw(t, h.addr)
+	rc.send("GET /r?q=1 HTTP/1.1\r\nHost: Example.com\r\nX-Forwarded-For: 127.0.0.9\r\n" +
+		"X-Forwarded-Proto: https\r\nx-forwarded-proto: https\r\nConnection: keep-alive, X-Secret\r\n" +
+		"X-Secret: s\r\nKeep-Alive: timeout=5\r\nX-Kept: k\r\nCookie: a=1\r\n\r\n")
+	if body := rc.answer(); body != "a" {
+		t.Fatalf("answer %q", body)
+	}
+	if got := loopRawRequests.Load() - raw; got != 1 {
+		t.Fatalf("%d request heads sent as bytes, want 1", got)
+	}
+	r := be.received()[0]
+	_, port, _ := net.SplitHostPort(h.addr)
+	want := map[string]string{
+		"X-Forwarded-For": "127.0.0.9, 127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Port": port,
+		"X-Kept": "k", "Cookie": "a=1", "X-Secret": "", "Keep-Alive": "",
+	}
+	for k, v := range want {
+		if got := strings.Join(r.Header.Values(k), "|"); got != v {
+			t.Errorf("%s: target saw %q, want %q", k, got, v)
+		}
+	}
+	if r.URI != "/r?q=1" || r.Host != "example.com:"+port {
+		t.Errorf("target saw %s for host %q", r.URI, r.Host)
+	}
+}
+
+// TestLoopRawRequestFilledForTheGoroutinePath: a target the loop cannot
+// dial itself (a host name) takes the exchange to the goroutine path after
+// forward chose to send the head as bytes; the request is then built the
+// parsed way, with the same forwarded fields.
+func TestLoopRawRequestFilledForTheGoroutinePath(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	_, port, _ := net.SplitHostPort(be.addr())
+	h := startLB(t, lbSetup{
+		listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups:   []config.TargetGroup{group("web", "localhost:"+port)},
+		server:   ServerOptions{EventLoop: true},
+	})
+	handed, raw := loopHandOffs.Load(), loopRawRequests.Load()
+	rc := dialRaw(t, h.addr)
+	rc.send("GET /h HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 127.0.0.9\r\nX-Amzn-Trace-Id: Root=1-2-3\r\n\r\n")
+	if body := rc.answer(); body != "a" {
+		t.Fatalf("answer %q", body)
+	}
+	if got := loopHandOffs.Load() - handed; got != 1 {
+		t.Fatalf("%d hand-offs, want 1", got)
+	}
+	if got := loopRawRequests.Load() - raw; got != 0 {
+		t.Fatalf("%d heads sent as bytes to a host-name target", got)
+	}
+	r := be.received()[0]
+	if got := r.Header.Values("X-Forwarded-For"); len(got) != 1 || got[0] != "127.0.0.9, 127.0.0.1" {
+		t.Errorf("X-Forwarded-For %q", got)
+	}
+	if tr := r.Header.Values("X-Amzn-Trace-Id"); len(tr) != 1 || !strings.HasPrefix(tr[0], "Self=1-") || !strings.HasSuffix(tr[0], ";Root=1-2-3") {
+		t.Errorf("trace %q", tr)
+	}
+	if r.Header.Get("X-Forwarded-Proto") != "http" || r.URI != "/h" {
+		t.Errorf("target saw %+v", r)
+	}
+	if rec := h.obs.last(t); !strings.HasPrefix(string(rec.TraceID), "Self=1-") || strings.Count(string(rec.TraceID), "Self=") != 1 {
+		t.Errorf("logged trace %q", rec.TraceID)
+	}
+}
