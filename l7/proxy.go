@@ -44,9 +44,12 @@ type exchange struct {
 	raw       bool
 	rawStatus int
 	// rawReq: the request goes to the target as bytes (rawreq.go), x.req
-	// is not filled.
-	rawReq bool
-	tSent  time.Time
+	// is not filled; connNames holds the names its Connection fields list
+	// (nconn of them, views of the client's header block).
+	rawReq    bool
+	connNames [maxConnectionNames][]byte
+	nconn     int
+	tSent     time.Time
 	// hasXFF is true when the client sent an X-Forwarded-For field.
 	hasXFF   bool
 	tHeaders time.Time
@@ -93,6 +96,7 @@ func releaseExchange(x *exchange) {
 	x.verdict = verdict{}
 	x.acquired, x.streaming, x.upgrade, x.closeTgt, x.head = false, false, false, false, false
 	x.raw, x.rawStatus, x.rawReq = false, 0, false
+	x.connNames, x.nconn = [maxConnectionNames][]byte{}, 0
 	x.lc, x.classified, x.fwd, x.attempt = nil, false, nil, 0
 	if x.up != nil {
 		x.up.done(false)

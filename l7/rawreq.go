@@ -25,8 +25,47 @@ func (x *exchange) rawRequestable(tg *TargetGroup) bool {
 	if tg.isTLS || x.verdict.class != classCompliant || x.verdict.dropSuspicious || !h.IsHTTP11() {
 		return false
 	}
-	cl := h.ContentLength()
-	return cl == 0 || cl == -2
+	if cl := h.ContentLength(); cl != 0 && cl != -2 {
+		return false
+	}
+	return !x.verdict.hopByHop || x.collectConnectionNames()
+}
+
+// maxConnectionNames bounds the names Connection fields may list for the
+// raw path (keep-alive, close and a few more are what clients send); more
+// take the parsed path.
+const maxConnectionNames = 8
+
+// collectConnectionNames gathers the names the request's Connection fields
+// list into x.connNames, once, so that each field line is then checked
+// against a handful of names instead of rescanning the block (which a
+// 64 KiB block of short lines would make quadratic); false when there are
+// more than maxConnectionNames.
+func (x *exchange) collectConnectionNames() bool {
+	x.nconn = 0
+	ok := true
+	raw := x.view.RawHeaders
+	for len(raw) > 0 && ok {
+		line := raw
+		if i := indexCRLF(raw); i >= 0 {
+			line, raw = raw[:i], raw[i+2:]
+		} else {
+			raw = nil
+		}
+		k := indexByte(line, ':')
+		if k != len("Connection") || !equalFold(line[:k], "Connection") {
+			continue
+		}
+		forEachToken(line[k+1:], func(t []byte) {
+			if x.nconn == maxConnectionNames {
+				ok = false
+				return
+			}
+			x.connNames[x.nconn] = t
+			x.nconn++
+		})
+	}
+	return ok
 }
 
 // appendRawRequest appends x's request head as sent to the target
@@ -95,7 +134,8 @@ func appendField(dst []byte, name string, v []byte) []byte {
 // rawDrops reports whether the client's field name stays behind: Host and
 // the fields lb sets (every copy), X-Forwarded-For unless preserved, and
 // with a hop-by-hop field in the block (classify's verdict), those and
-// Expect and every name a Connection field lists.
+// Expect and every name a Connection field lists (collected by
+// rawRequestable).
 func (x *exchange) rawDrops(name []byte) bool {
 	switch len(name) {
 	case len("Host"):
@@ -121,31 +161,11 @@ func (x *exchange) rawDrops(name []byte) bool {
 	if !x.verdict.hopByHop {
 		return false
 	}
-	return isHopByHop(name) || equalFold(name, "Expect") || listedInConnection(x.view.RawHeaders, name)
-}
-
-// listedInConnection reports whether a Connection field of raw names name.
-// It runs only for requests with a hop-by-hop field, over blocks classify
-// has bounded, so a pass per field costs less than collecting the names.
-func listedInConnection(raw, name []byte) bool {
-	for len(raw) > 0 {
-		line := raw
-		if i := indexCRLF(raw); i >= 0 {
-			line, raw = raw[:i], raw[i+2:]
-		} else {
-			raw = nil
-		}
-		k := indexByte(line, ':')
-		if k != len("Connection") || !equalFold(line[:k], "Connection") {
-			continue
-		}
-		found := false
-		forEachToken(line[k+1:], func(t []byte) {
-			if bytes.EqualFold(t, name) {
-				found = true
-			}
-		})
-		if found {
+	if isHopByHop(name) || equalFold(name, "Expect") {
+		return true
+	}
+	for _, n := range x.connNames[:x.nconn] {
+		if bytes.EqualFold(n, name) {
 			return true
 		}
 	}
