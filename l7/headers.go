@@ -91,6 +91,23 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader, conn []byte) {
 	}
 }
 
+// forEachConnectionName calls fn for each name every Connection field of
+// a raw header block lists (fasthttp's Peek reads the first field only;
+// RFC 9110 §7.6.1 means all of them).
+func forEachConnectionName(raw []byte, fn func([]byte)) {
+	for len(raw) > 0 {
+		line := raw
+		if i := indexCRLF(raw); i >= 0 {
+			line, raw = raw[:i], raw[i+2:]
+		} else {
+			raw = nil
+		}
+		if k := indexByte(line, ':'); k == len("Connection") && equalFold(line[:k], "Connection") {
+			forEachToken(line[k+1:], fn)
+		}
+	}
+}
+
 func stripResponseHopByHop(h *fasthttp.ResponseHeader, conn []byte) {
 	forEachToken(conn, func(name []byte) {
 		h.DelBytes(name)

@@ -170,6 +170,11 @@ func (x *exchange) serve() {
 		x.fail(431, ReasonMalformedRequest)
 		return
 	}
+	if x.verdict.connNames > maxConnectionNamesPerRequest {
+		ctx.SetConnectionClose()
+		x.fail(400, ReasonMalformedRequest)
+		return
+	}
 	if c := x.verdict.class; c != classCompliant {
 		s.counters.NonCompliant.Add(1)
 		r.Classification, r.ClassificationReason = c.String(), x.verdict.reason
@@ -499,8 +504,11 @@ func (x *exchange) fillRequest(tg *TargetGroup) {
 	in := &ctx.Request.Header
 	req := &x.req
 	in.CopyTo(&req.Header)
-	if x.verdict.hopByHop { // rawHasHopByHop, found by classify
-		stripRequestHopByHop(&req.Header, in.Peek("Connection"))
+	if x.verdict.hopByHop { // found by classify
+		// Names from every Connection field (classify bounded their
+		// number), then the fixed hop-by-hop list.
+		forEachConnectionName(x.view.RawHeaders, func(n []byte) { req.Header.DelBytes(n) })
+		stripRequestHopByHop(&req.Header, nil)
 		req.Header.Del("Expect") // answered with 100 Continue by the server
 	}
 	if x.verdict.dropSuspicious {

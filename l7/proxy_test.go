@@ -2,6 +2,7 @@ package l7
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -175,5 +176,48 @@ func TestForwardReplacesEveryCopyOfForwardedFields(t *testing.T) {
 	if v := r.Header.Values("X-Amzn-Trace-Id"); len(v) != 1 || !strings.HasPrefix(v[0], "Self=1-") ||
 		!strings.HasSuffix(v[0], ";Root=1-00000000-000000000000000000000001") {
 		t.Errorf("X-Amzn-Trace-Id %q, want one, Self= added to the first", v)
+	}
+}
+
+// TestConnectionNamesAreBounded: every name a Connection field lists is
+// removed from the forwarded request, up to maxConnectionNamesPerRequest
+// names; a request listing more (each name is a pass over the fields to
+// strip — thousands made one request cost tens of milliseconds) gets 400
+// and never reaches a target.
+func TestConnectionNamesAreBounded(t *testing.T) {
+	be := newBackend(t, "a", nil)
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", be.addr())}})
+	names := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			switch {
+			case i > 0 && i%2 == 0:
+				b.WriteString(", ")
+			case i > 0:
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, "x-n%d", i)
+		}
+		return b.String()
+	}
+	// At the bound, split over two fields: forwarded, the fields either
+	// names gone.
+	half := maxConnectionNamesPerRequest / 2
+	resp := h.raw("GET /ok HTTP/1.1\r\nHost: a\r\nConnection: " + names(half) + "\r\nConnection: close, x-second, " +
+		names(maxConnectionNamesPerRequest-half-2) + "\r\nX-Second: gone\r\nX-N0: gone\r\nX-Kept: k\r\n\r\n")
+	if !strings.HasPrefix(resp, "HTTP/1.1 200 ") {
+		t.Fatalf("at the bound: %q", resp)
+	}
+	r := be.received()[0]
+	if r.Header.Get("X-Second") != "" || r.Header.Get("X-N0") != "" || r.Header.Get("X-Kept") != "k" {
+		t.Fatalf("target saw %v", r.Header)
+	}
+	resp = h.raw("GET /many HTTP/1.1\r\nHost: a\r\nConnection: close, " + names(maxConnectionNamesPerRequest) + "\r\n\r\n")
+	if !strings.HasPrefix(resp, "HTTP/1.1 400 ") {
+		t.Fatalf("past the bound: %q", resp)
+	}
+	if n := be.count(); n != 1 {
+		t.Fatalf("the target got %d requests, want 1", n)
 	}
 }

@@ -11,12 +11,11 @@ import "bytes"
 // bytes classify has already vetted.
 //
 // The two agree on what a target reads (a differential fuzz test holds
-// them to it), with three differences a target may see and none it may
-// act on differently: the fields keep the client's order and name case
+// them to it), with two differences a target may see and none it may act
+// on differently: the fields keep the client's order and name case
 // (fasthttp moves User-Agent, Content-Type and cookies and canonicalises
-// names), a repeated User-Agent or Content-Type passes as sent (fasthttp
-// keeps the last), and every Connection line's names are removed (fasthttp
-// reads the first line's only — RFC 9110 §7.6.1 means all of them).
+// names), and a repeated User-Agent or Content-Type passes as sent
+// (fasthttp keeps the last).
 
 // rawRequestable reports whether x's request may go to tg's target as
 // bytes: plain HTTP, HTTP/1.1, compliant (classify), without a body.
@@ -44,27 +43,14 @@ const maxConnectionNames = 8
 func (x *exchange) collectConnectionNames() bool {
 	x.nconn = 0
 	ok := true
-	raw := x.view.RawHeaders
-	for len(raw) > 0 && ok {
-		line := raw
-		if i := indexCRLF(raw); i >= 0 {
-			line, raw = raw[:i], raw[i+2:]
-		} else {
-			raw = nil
+	forEachConnectionName(x.view.RawHeaders, func(t []byte) {
+		if x.nconn == maxConnectionNames {
+			ok = false
+			return
 		}
-		k := indexByte(line, ':')
-		if k != len("Connection") || !equalFold(line[:k], "Connection") {
-			continue
-		}
-		forEachToken(line[k+1:], func(t []byte) {
-			if x.nconn == maxConnectionNames {
-				ok = false
-				return
-			}
-			x.connNames[x.nconn] = t
-			x.nconn++
-		})
-	}
+		x.connNames[x.nconn] = t
+		x.nconn++
+	})
 	return ok
 }
 
