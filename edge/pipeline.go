@@ -209,6 +209,13 @@ func (r *request) methodPhase() bool {
 		r.errorPage(403, "Bad request.", "InvalidRequest")
 		return false
 	}
+	// Every field forwarded to the origin is checked against the names
+	// Connection lists (l7.HopByHop): thousands of names over thousands of
+	// short fields would make one request cost tens of milliseconds.
+	if l7.ConnectionNames(r.v.hdr.Peek("Connection")) > l7.MaxConnectionNames {
+		r.errorPage(400, "Bad request.", "InvalidRequest")
+		return false
+	}
 	return true
 }
 

@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/switchyard/switchyard/config"
+	"github.com/switchyard/switchyard/l7"
 )
 
 func TestViewerProtocolPolicy(t *testing.T) {
@@ -247,6 +249,38 @@ func TestRequestHopByHopAll(t *testing.T) {
 	}
 	if h.Get("X-Other") != "1" {
 		t.Fatalf("origin did not get X-Other: %v", h)
+	}
+}
+
+// TestRequestConnectionNamesBounded: a viewer request whose Connection
+// field lists more than l7.MaxConnectionNames names gets 400 and never
+// reaches the origin; one at the bound is forwarded without the fields it
+// names.
+func TestRequestConnectionNamesBounded(t *testing.T) {
+	o := newOrigin(t, reply(200, "ok", "Cache-Control", "no-store"))
+	te := startEdge(t, siteYAML(o.URL, "      origin_request: {headers: all}\n"), edgeOpt{})
+	names := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "x-n%d", i)
+		}
+		return b.String()
+	}
+	a := te.get(t, "/c", "Connection", names(l7.MaxConnectionNames), "X-N1", "gone", "X-Kept", "k")
+	if a.Status != 200 || o.Hits() != 1 {
+		t.Fatalf("at the bound: status %d, origin hits %d", a.Status, o.Hits())
+	}
+	if h := o.last().Header; h.Get("X-N1") != "" || h.Get("X-Kept") != "k" {
+		t.Fatalf("origin saw %v", h)
+	}
+	if a := te.get(t, "/c2", "Connection", names(l7.MaxConnectionNames+1)); a.Status != 400 {
+		t.Fatalf("past the bound: status %d", a.Status)
+	}
+	if o.Hits() != 1 {
+		t.Fatalf("origin hits %d, want 1", o.Hits())
 	}
 }
 

@@ -35,6 +35,18 @@ func HopByHop(name, connection []byte) bool {
 	return named
 }
 
+// MaxConnectionNames is how many names a request's Connection fields may
+// list: each named field is stripped with a pass over the fields, so lb
+// answers a request listing more with 400 (and so does edge).
+const MaxConnectionNames = maxConnectionNamesPerRequest
+
+// ConnectionNames counts the names a Connection field value lists.
+func ConnectionNames(connection []byte) int {
+	n := 0
+	forEachToken(connection, func([]byte) { n++ })
+	return n
+}
+
 // UpstreamError maps an error of an exchange with an upstream server (a
 // target, an origin) to the one error type of the proxy path, with the
 // status the client gets and the reason for the access log: a connect
