@@ -49,13 +49,7 @@ func isHopByHop(name []byte) bool {
 // lines) holds a hop-by-hop field or Expect. Most requests hold none, and
 // one pass over the names is much cheaper than a Del per name.
 func rawHasHopByHop(raw []byte) bool {
-	for len(raw) > 0 {
-		line := raw
-		if i := indexCRLF(raw); i >= 0 {
-			line, raw = raw[:i], raw[i+2:]
-		} else {
-			raw = nil
-		}
+	for line := range headerLines(raw) {
 		if k := indexByte(line, ':'); k > 0 && (isHopByHop(line[:k]) || equalFold(line[:k], "Expect")) {
 			return true
 		}
@@ -95,13 +89,7 @@ func stripRequestHopByHop(h *fasthttp.RequestHeader, conn []byte) {
 // a raw header block lists (fasthttp's Peek reads the first field only;
 // RFC 9110 §7.6.1 means all of them).
 func forEachConnectionName(raw []byte, fn func([]byte)) {
-	for len(raw) > 0 {
-		line := raw
-		if i := indexCRLF(raw); i >= 0 {
-			line, raw = raw[:i], raw[i+2:]
-		} else {
-			raw = nil
-		}
+	for line := range headerLines(raw) {
 		if k := indexByte(line, ':'); k == len("Connection") && equalFold(line[:k], "Connection") {
 			forEachToken(line[k+1:], fn)
 		}

@@ -603,13 +603,7 @@ func appendForwardHost(dst []byte, v *RequestView) []byte {
 }
 
 func dropSuspicious(h *fasthttp.RequestHeader, raw []byte) {
-	for len(raw) > 0 {
-		line := raw
-		if i := indexCRLF(raw); i >= 0 {
-			line, raw = raw[:i], raw[i+2:]
-		} else {
-			raw = nil
-		}
+	for line := range headerLines(raw) {
 		if k := indexByte(line, ':'); k > 0 && suspiciousName(line[:k]) {
 			h.DelBytes(line[:k])
 		}

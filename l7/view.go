@@ -114,6 +114,25 @@ func indexCRLF(b []byte) int {
 
 func indexByte(b []byte, c byte) int { return bytes.IndexByte(b, c) }
 
+// headerLines yields the lines of a raw header block ("Name: value" lines
+// separated by CRLF), the last one whether or not a CRLF ends it. The
+// per-request scans (Header, classify) keep their own loops.
+func headerLines(raw []byte) func(func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for len(raw) > 0 {
+			line := raw
+			if i := indexCRLF(raw); i >= 0 {
+				line, raw = raw[:i], raw[i+2:]
+			} else {
+				raw = nil
+			}
+			if !yield(line) {
+				return
+			}
+		}
+	}
+}
+
 func trimOWS(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 		b = b[1:]
