@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -107,6 +108,21 @@ func releaseExchange(x *exchange) {
 	exchangePool.Put(x)
 }
 
+// fill sets v from the request ctx holds (the fields routing reads) and
+// returns the listener's address.
+func (v *RequestView) fill(ctx *fasthttp.RequestCtx) (local netip.AddrPort) {
+	h := &ctx.Request.Header
+	v.Method = h.Method()
+	v.Host, v.HostPort = splitHostPort(ctx.Host())
+	v.Path = ctx.Path()
+	v.RawQuery = ctx.URI().QueryString()
+	v.RawHeaders = h.RawHeaders()
+	v.Client = addrPort(ctx.RemoteAddr())
+	local = addrPort(ctx.LocalAddr())
+	v.ListenerPort = local.Port()
+	return local
+}
+
 // serve runs the request through desync checks, the rules and the action.
 func (x *exchange) serve() {
 	ctx, s := x.ctx, x.s
@@ -117,14 +133,7 @@ func (x *exchange) serve() {
 	x.rec.Received = now
 
 	v := &x.view
-	v.Method = h.Method()
-	v.Host, v.HostPort = splitHostPort(ctx.Host())
-	v.Path = ctx.Path()
-	v.RawQuery = ctx.URI().QueryString()
-	v.RawHeaders = h.RawHeaders()
-	v.Client = addrPort(ctx.RemoteAddr())
-	local := addrPort(ctx.LocalAddr())
-	v.ListenerPort = local.Port()
+	local := v.fill(ctx)
 	if len(v.Host) == 0 {
 		// HTTP/1.0 without Host: ALB sends its own name; ours is the
 		// listener's address.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"net"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -72,13 +71,8 @@ func rawRequestPair(t testing.TB, head []byte, r *Router) (raw, parsed []byte, x
 	x.ctx, x.r = ctx, r
 	x.rec.Received = time.Unix(1_790_000_000, 0)
 	v := &x.view
-	v.Method = h.Method()
-	v.Host, v.HostPort = splitHostPort(ctx.Host())
-	v.Path = ctx.Path()
-	v.RawQuery = ctx.URI().QueryString()
-	v.RawHeaders = h.RawHeaders()
-	v.Client = netip.MustParseAddrPort("127.0.0.7:51000")
-	v.ListenerPort = 8080
+	v.fill(ctx)
+	v.ListenerPort = 8080 // ctx.Init's listener address has none
 	x.verdict = classify(h, v.RawHeaders, h.RequestURI())
 	x.hasXFF = x.verdict.xff
 	tg := &TargetGroup{}
