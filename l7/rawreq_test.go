@@ -1,3 +1,5 @@
+//go:build linux
+
 package l7
 
 import (
