@@ -217,9 +217,8 @@ func (r *request) originHeaders(enc cache.Encoding, cacheable bool) []string {
 	h := r.v.hdr
 	b := r.beh
 	out := make([]string, 0, 16)
-	conn := h.Peek("Connection")
 	for k, v := range h.All() {
-		if !l7.HopByHop(k, conn) && b.fwd.forwarded(k) {
+		if !l7.HopByHop(k, r.conn) && b.fwd.forwarded(k) {
 			if !cacheable && (strings.EqualFold(string(k), "content-type") || strings.EqualFold(string(k), "content-encoding")) {
 				continue
 			}

@@ -55,6 +55,10 @@ type request struct {
 
 	keyBuf  []byte
 	scratch []byte
+	// conn is the names every Connection field of the viewer request
+	// lists, joined (methodPhase fills it; originHeaders strips them).
+	conn    []byte
+	connBuf []byte
 }
 
 // view is the small picture of the viewer request the phases read
@@ -90,7 +94,8 @@ func (e *Edge) serve(ctx *fasthttp.RequestCtx, l *listener) {
 // r's buffers.
 func (e *Edge) serveWith(ctx *fasthttp.RequestCtx, l *listener, r *request) {
 	*r = request{e: e, ctx: ctx, l: l, snap: e.snap.Load(), start: ctx.Time(),
-		keyBuf: r.keyBuf[:0], scratch: r.scratch[:0], cookieBuf: r.cookieBuf[:0], queryBuf: r.queryBuf[:0]}
+		keyBuf: r.keyBuf[:0], scratch: r.scratch[:0], cookieBuf: r.cookieBuf[:0], queryBuf: r.queryBuf[:0],
+		connBuf: r.connBuf[:0]}
 	if r.start.IsZero() {
 		r.start = time.Now() // a context not from a fasthttp server
 	}
@@ -209,14 +214,35 @@ func (r *request) methodPhase() bool {
 		r.errorPage(403, "Bad request.", "InvalidRequest")
 		return false
 	}
-	// Every field forwarded to the origin is checked against the names
-	// Connection lists (l7.HopByHop): thousands of names over thousands of
-	// short fields would make one request cost tens of milliseconds.
-	if l7.ConnectionNames(r.v.hdr.Peek("Connection")) > l7.MaxConnectionNames {
+	// Every field forwarded to the origin is checked against the names the
+	// Connection fields list (l7.HopByHop): thousands of names over
+	// thousands of short fields would make one request cost tens of
+	// milliseconds.
+	r.conn = r.connectionNames()
+	if l7.ConnectionNames(r.conn) > l7.MaxConnectionNames {
 		r.errorPage(400, "Bad request.", "InvalidRequest")
 		return false
 	}
 	return true
+}
+
+// connectionNames joins the values of every Connection field of the
+// viewer request (fasthttp's Peek returns the first; RFC 9110 §7.6.1
+// means all of them). One field, the common case, is returned as it is.
+func (r *request) connectionNames() []byte {
+	all := r.v.hdr.PeekAll("Connection")
+	switch len(all) {
+	case 0:
+		return nil
+	case 1:
+		return all[0]
+	}
+	b := r.connBuf[:0]
+	for _, v := range all {
+		b = append(append(b, v...), ',')
+	}
+	r.connBuf = b
+	return b
 }
 
 func (r *request) lookupCountry() {

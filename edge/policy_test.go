@@ -230,6 +230,21 @@ func TestRequestHopByHop(t *testing.T) {
 	}
 }
 
+// TestRequestHopByHopEveryConnectionField: the names of every Connection
+// field are stripped, not only the first field's (fasthttp's Peek).
+func TestRequestHopByHopEveryConnectionField(t *testing.T) {
+	o := newOrigin(t, reply(200, "ok", "Cache-Control", "no-store"))
+	te := startEdge(t, siteYAML(o.URL, "      origin_request: {headers: all}\n"), edgeOpt{})
+	st := rawStatus(t, te.addr, "GET /two HTTP/1.1\r\nHost: x\r\nConnection: X-A\r\nConnection: keep-alive, X-B\r\n"+
+		"X-A: 1\r\nX-B: 2\r\nX-C: 3\r\n\r\n")
+	if st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	if h := o.last().Header; h.Get("X-A") != "" || h.Get("X-B") != "" || h.Get("X-C") != "3" {
+		t.Fatalf("origin saw %v", h)
+	}
+}
+
 // TestRequestHopByHopAll: with an "all" origin request policy, l7's
 // hop-by-hop fields still never reach the origin, while an ordinary viewer
 // header does.
