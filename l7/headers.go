@@ -68,11 +68,12 @@ func responseHasHopByHop(h *fasthttp.ResponseHeader) bool {
 }
 
 // stripRequestHopByHop removes the hop-by-hop fields of h, and every field
-// named in its Connection header, without allocating. fasthttp keeps
-// Connection: close as a flag rather than a field; the caller decides the
-// target connection's fate separately.
-func stripRequestHopByHop(h *fasthttp.RequestHeader, conn []byte) {
-	forEachToken(conn, func(name []byte) {
+// a Connection field of raw (the client's header block, h's source) names,
+// without allocating. fasthttp keeps Connection: close as a flag rather
+// than a field; the caller decides the target connection's fate
+// separately.
+func stripRequestHopByHop(h *fasthttp.RequestHeader, raw []byte) {
+	forEachConnectionName(raw, func(name []byte) {
 		h.DelBytes(name)
 	})
 	for _, n := range hopByHop {

@@ -97,7 +97,8 @@ func releaseExchange(x *exchange) {
 	x.verdict = verdict{}
 	x.acquired, x.streaming, x.upgrade, x.closeTgt, x.head = false, false, false, false, false
 	x.raw, x.rawStatus, x.rawReq = false, 0, false
-	x.connNames, x.nconn = [maxConnectionNames][]byte{}, 0
+	clear(x.connNames[:x.nconn])
+	x.nconn = 0
 	x.lc, x.classified, x.fwd, x.attempt = nil, false, nil, 0
 	if x.up != nil {
 		x.up.done(false)
@@ -513,11 +514,8 @@ func (x *exchange) fillRequest(tg *TargetGroup) {
 	in := &ctx.Request.Header
 	req := &x.req
 	in.CopyTo(&req.Header)
-	if x.verdict.hopByHop { // found by classify
-		// Names from every Connection field (classify bounded their
-		// number), then the fixed hop-by-hop list.
-		forEachConnectionName(x.view.RawHeaders, func(n []byte) { req.Header.DelBytes(n) })
-		stripRequestHopByHop(&req.Header, nil)
+	if x.verdict.hopByHop { // found by classify, which bounded the names
+		stripRequestHopByHop(&req.Header, x.view.RawHeaders)
 		req.Header.Del("Expect") // answered with 100 Continue by the server
 	}
 	if x.verdict.dropSuspicious {
