@@ -119,3 +119,52 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
+
+// countingWriter counts Write calls and keeps what they wrote.
+type countingWriter struct {
+	mu     sync.Mutex
+	calls  int
+	out    bytes.Buffer
+	wrote  chan struct{}
+	notify sync.Once
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	c.notify.Do(func() { close(c.wrote) })
+	return c.out.Write(p)
+}
+
+// TestAsyncWriterGathersLines: lines queued close together reach the file
+// in one write (a write costs per call, not only per byte), and a line is
+// written without anyone calling Flush, soon after it was queued.
+func TestAsyncWriterGathersLines(t *testing.T) {
+	c := &countingWriter{wrote: make(chan struct{})}
+	w := NewAsyncWriter(c, 0, nil)
+	defer w.Close()
+	start := time.Now()
+	for i := range 300 {
+		w.Write([]byte{'a' + byte(i%26), '\n'})
+	}
+	queued := time.Since(start)
+	select {
+	case <-c.wrote:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no write 5 s after the lines were queued")
+	}
+	waited := time.Since(start)
+	w.Flush()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.out.Len() != 600 {
+		t.Fatalf("wrote %d bytes, want 600", c.out.Len())
+	}
+	// The lines are queued within microseconds; only a machine too slow
+	// to queue 300 lines within half of GatherDelay may split them.
+	if c.calls != 1 && queued < GatherDelay/2 {
+		t.Errorf("300 lines queued at once took %d writes, want 1", c.calls)
+	}
+	t.Logf("queued in %v; first write %v after the first line (GatherDelay %v)", queued, waited, GatherDelay)
+}
