@@ -97,10 +97,18 @@ func forEachConnectionName(raw []byte, fn func([]byte)) {
 	}
 }
 
-func stripResponseHopByHop(h *fasthttp.ResponseHeader, conn []byte) {
-	forEachToken(conn, func(name []byte) {
-		h.DelBytes(name)
-	})
+// stripResponseHopByHop removes from h the hop-by-hop fields and every
+// field a Connection field of in (the target's answer, h's source) names —
+// all Connection fields, not only the first that Peek returns. The count
+// of names is bounded by the target's header block (64 KiB).
+func stripResponseHopByHop(h *fasthttp.ResponseHeader, in *fasthttp.ResponseHeader) {
+	for k, v := range in.All() {
+		if equalFold(k, "Connection") {
+			forEachToken(v, func(name []byte) {
+				h.DelBytes(name)
+			})
+		}
+	}
 	for _, n := range hopByHop {
 		if n == "Transfer-Encoding" {
 			continue

@@ -672,7 +672,7 @@ func (x *exchange) respond() {
 		}
 	}
 	if responseHasHopByHop(in) {
-		stripResponseHopByHop(&out.Header, in.Peek("Connection"))
+		stripResponseHopByHop(&out.Header, in)
 	}
 	out.Header.ResetConnectionClose()
 	if ctx.Request.Header.ConnectionClose() || x.closeTgt {

@@ -71,6 +71,32 @@ func TestForwardSetsForwardedHeadersAndStripsHopByHop(t *testing.T) {
 	}
 }
 
+// TestResponseHopByHopEveryConnectionField: a target's answer with two
+// Connection fields loses the fields each of them names, not only those
+// the first names (fasthttp's Peek returns the first).
+func TestResponseHopByHopEveryConnectionField(t *testing.T) {
+	be := newBackend(t, "a", func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Connection"] = []string{"X-Hop-A", "X-Hop-B"}
+		w.Header().Set("X-Hop-A", "1")
+		w.Header().Set("X-Hop-B", "2")
+		w.Header().Set("X-Kept", "yes")
+		_, _ = w.Write([]byte("hello"))
+	})
+	h := startLB(t, lbSetup{
+		listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups:   []config.TargetGroup{group("web", be.addr())},
+	})
+	for range 2 { // a fresh and a pooled target connection
+		st, hdr, body := h.get("/")
+		if st != 200 || body != "hello" {
+			t.Fatalf("client got %d %q", st, body)
+		}
+		if hdr.Get("X-Kept") != "yes" || hdr.Get("X-Hop-A") != "" || hdr.Get("X-Hop-B") != "" {
+			t.Errorf("fields named by Connection reached the client: %v", hdr)
+		}
+	}
+}
+
 // TestBufferedBodiesDoNotBleedAcrossResponses: a buffered answer's body
 // moves to the client's response by exchanging buffers with it; long and
 // short bodies in turn, on the same client and target connections, each
