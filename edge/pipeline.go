@@ -164,6 +164,12 @@ func (r *request) viewerPhase() {
 }
 
 func (r *request) distributionPhase() bool {
+	if !l7.ValidRequestHost(r.v.hdr) {
+		// Not a host: the distribution, the path and the cache key would
+		// come from fasthttp's misreading of it.
+		r.errorPage(400, "Bad request.", "InvalidRequest")
+		return false
+	}
 	if r.snap == nil {
 		r.errorPage(503, "The edge has no configuration yet.", "Error")
 		return false

@@ -379,3 +379,31 @@ func TestHostileRequests(t *testing.T) {
 	o.mu.Unlock()
 	wantStatus(t, te.get(t, "/still-alive"), 200, "")
 }
+
+// TestRequestInvalidHost: a Host field or absolute-form authority that is
+// not a host gets 400 and never reaches the origin or the cache (fasthttp's
+// URI parse would read "Host: a/b" as path "/": GET /a served and cached
+// as /); valid hosts pass with the path intact.
+func TestRequestInvalidHost(t *testing.T) {
+	o := newOrigin(t, reply(200, "ok", "Cache-Control", "no-store"))
+	te := startEdge(t, siteYAML(o.URL, ""), edgeOpt{})
+	for _, req := range []string{
+		"GET /a HTTP/1.1\r\nHost: a/b\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: a b\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: a@b\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: a:1:2\r\n\r\n",
+		"GET /a HTTP/1.1\r\nHost: a%2fb\r\n\r\n",
+		"GET http://a%80b/a HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET http://u@a.test/a HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		if st := rawStatus(t, te.addr, req); st != 400 {
+			t.Errorf("%q: status %d, want 400", req, st)
+		}
+	}
+	if o.Hits() != 0 {
+		t.Fatalf("origin hits %d, want 0 (last %+v)", o.Hits(), o.last())
+	}
+	if st := rawStatus(t, te.addr, "GET /a HTTP/1.1\r\nHost: A.Example.COM:8080\r\n\r\n"); st != 200 || o.last().URI != "/a" {
+		t.Fatalf("valid host: status %d, origin saw %q", st, o.last().URI)
+	}
+}

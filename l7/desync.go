@@ -1,7 +1,10 @@
 package l7
 
 import (
+	"bytes"
 	"encoding/binary"
+	"net/netip"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 )
@@ -52,6 +55,10 @@ type verdict struct {
 	// from the forwarded request (a pass over its fields per name), so a
 	// request listing more than maxConnectionNamesPerRequest is refused.
 	connNames int
+	// badHost is set when the Host field, or the authority of an
+	// absolute-form target, is not an RFC 3986 host with an optional
+	// numeric port (see validHost).
+	badHost bool
 }
 
 // maxConnectionNamesPerRequest bounds the names a request's Connection
@@ -89,6 +96,9 @@ func classify(h *fasthttp.RequestHeader, raw []byte, uri []byte) verdict {
 		case c == ' ':
 			v.raise(classAcceptable, "SpaceInUri")
 		}
+	}
+	if auth, ok := absoluteAuthority(uri); ok && !validHost(auth) {
+		v.badHost = true
 	}
 	if !h.IsHTTP11() && string(h.Protocol()) != "HTTP/1.0" {
 		v.raise(classAcceptable, "NonCompliantVersion")
@@ -151,6 +161,10 @@ func classify(h *fasthttp.RequestHeader, raw []byte, uri []byte) verdict {
 					nChunked++
 				}
 			})
+		case equalFold(name, "Host"):
+			if !validHost(val) {
+				v.badHost = true
+			}
 		case equalFold(name, "X-Forwarded-For"):
 			v.xff = true
 		case equalFold(name, "X-Amzn-Trace-Id"):
@@ -200,6 +214,110 @@ func classify(h *fasthttp.RequestHeader, raw []byte, uri []byte) verdict {
 		v.raise(classAmbiguous, "UndefinedTransferEncodingSemantics")
 	}
 	return v
+}
+
+// validHost reports whether b, a Host value or an absolute-form target's
+// authority, is a host as RFC 3986 §3.2.2 spells one — an IP literal in
+// brackets, or letters, digits and the unreserved and sub-delims marks —
+// with an optional port of up to five digits. Anything else gets 400
+// (NGINX and HAProxy refuse such hosts too): fasthttp's URI parse reads
+// "a/b", "a b" or "a:1:2" as a host and drops the request's path (lb
+// would forward GET / for GET /a), takes "u@h" as userinfo and routes on
+// "h", and decodes "%80" in an absolute-form authority into the Host it
+// forwards. '%' is therefore refused too, though RFC 3986 allows it. An
+// empty value passes: a missing Host is judged with the HTTP version.
+func validHost(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	var port []byte
+	if b[0] == '[' {
+		end := indexByte(b, ']')
+		if end < 2 {
+			return false
+		}
+		for _, c := range b[1:end] {
+			if hostByte[c]&hostIPv6 == 0 {
+				return false
+			}
+		}
+		// Bracketed hosts are rare: the string conversion's allocation is
+		// not on the common path.
+		if ip, err := netip.ParseAddr(string(b[1:end])); err != nil || !ip.Is6() {
+			return false
+		}
+		switch rest := b[end+1:]; {
+		case len(rest) == 0:
+			return true
+		case rest[0] != ':':
+			return false
+		default:
+			port = rest[1:]
+		}
+	} else {
+		host := b
+		if i := indexByte(b, ':'); i >= 0 {
+			host, port = b[:i], b[i+1:]
+		}
+		if len(host) == 0 {
+			return false
+		}
+		for _, c := range host {
+			if hostByte[c]&hostName == 0 {
+				return false
+			}
+		}
+	}
+	if len(port) > 5 {
+		return false
+	}
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Bits of hostByte: what a byte may be part of in validHost.
+const (
+	hostName = 1 << iota // reg-name or IPv4: unreserved and sub-delims
+	hostIPv6             // inside [ ]: hex digits, ':' and '.'
+)
+
+var hostByte = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			t[c] = hostName
+		case strings.IndexByte("-._~!$&'()*+,;=", byte(c)) >= 0:
+			t[c] = hostName
+		}
+		if c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.' {
+			t[c] |= hostIPv6
+		}
+	}
+	return t
+}()
+
+// absoluteAuthority returns the authority of an absolute-form request
+// target ("http://host:port/path" gives "host:port"), and false for the
+// origin form ("/path") and "*".
+func absoluteAuthority(uri []byte) ([]byte, bool) {
+	if len(uri) == 0 || uri[0] == '/' || uri[0] == '*' {
+		return nil, false
+	}
+	i := bytes.Index(uri, []byte("://"))
+	if i <= 0 {
+		return nil, false
+	}
+	a := uri[i+3:]
+	for j, c := range a {
+		if c == '/' || c == '?' || c == '#' {
+			return a[:j], true
+		}
+	}
+	return a, true
 }
 
 func allDigits(b []byte) bool {

@@ -180,6 +180,11 @@ func (x *exchange) serve() {
 		x.fail(431, ReasonMalformedRequest)
 		return
 	}
+	if x.verdict.badHost {
+		ctx.SetConnectionClose()
+		x.fail(400, ReasonMalformedRequest)
+		return
+	}
 	if x.verdict.connNames > maxConnectionNamesPerRequest {
 		ctx.SetConnectionClose()
 		x.fail(400, ReasonMalformedRequest)
