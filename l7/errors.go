@@ -79,6 +79,7 @@ const (
 	ReasonResponseTooLarge  = "TargetResponseHeaderTooLarge"
 	ReasonTooManyXFF        = "TooManyForwardedFor"
 	ReasonTrace             = "TraceNotAllowed"
+	ReasonConnect           = "ConnectNotAllowed"
 	ReasonMalformedRequest  = "MalformedRequest"
 	ReasonDesync            = "DesyncMitigation"
 	ReasonUnsupportedTE     = "UnsupportedTransferEncoding"

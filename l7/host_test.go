@@ -127,6 +127,40 @@ func TestInvalidHostIsRefused(t *testing.T) {
 	}
 }
 
+// TestRequestTargetForms: the request-target forms fasthttp would rewrite
+// into another request are answered by lb and reach no target: the
+// asterisk form (OPTIONS * went out as OPTIONS /%2A) with 400, CONNECT's
+// authority form (CONNECT h:443 went out as CONNECT /h:443) with 405.
+func TestRequestTargetForms(t *testing.T) {
+	ht := newHeadTarget(t)
+	h := startLB(t, lbSetup{listener: config.Listener{Protocol: "HTTP", DefaultAction: fwd("web")},
+		groups: []config.TargetGroup{group("web", ht.addr)}})
+	for _, c := range []struct {
+		req    string
+		status int
+	}{
+		{"OPTIONS * HTTP/1.1\r\nHost: a.test\r\n\r\n", 400},
+		{"CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n", 405},
+	} {
+		before := ht.count()
+		sts, _ := exchangeRaw(t, h.addr, c.req)
+		if len(sts) == 0 || sts[0] != c.status {
+			t.Errorf("%q: statuses %v, want %d", c.req, sts, c.status)
+		}
+		if lines, _ := ht.since(before); len(lines) > 0 && lines[0] != "GET /canary HTTP/1.1" {
+			t.Errorf("%q reached the target as %q", c.req, lines)
+		}
+	}
+	// OPTIONS with a path is an ordinary request.
+	before := ht.count()
+	if sts, _ := exchangeRaw(t, h.addr, "OPTIONS /a HTTP/1.1\r\nHost: a.test\r\n\r\n"); len(sts) == 0 || sts[0] != 200 {
+		t.Errorf("OPTIONS /a: statuses %v", sts)
+	}
+	if lines, _ := ht.since(before); len(lines) == 0 || lines[0] != "OPTIONS /a HTTP/1.1" {
+		t.Errorf("OPTIONS /a reached the target as %q", lines)
+	}
+}
+
 // FuzzHostKeepsRequest: a Host value classify lets through reaches the
 // rules and the target as sent: fasthttp's URI keeps the request's path
 // and takes the Host value (case aside) as its host.

@@ -220,6 +220,21 @@ func (x *exchange) serve() {
 		x.fail(405, ReasonTrace)
 		return
 	}
+	if string(v.Method) == "CONNECT" {
+		// lb opens no tunnels; fasthttp would turn the authority-form
+		// target into a path ("CONNECT h:443" forwarded as "CONNECT
+		// /h:443"). NGINX answers 405 too.
+		x.fail(405, ReasonConnect)
+		return
+	}
+	if u := h.RequestURI(); len(u) == 1 && u[0] == '*' {
+		// The asterisk form (OPTIONS *): fasthttp would forward
+		// "OPTIONS /%2A", a request the client did not send. NGINX
+		// answers 400.
+		ctx.SetConnectionClose()
+		x.fail(400, ReasonMalformedRequest)
+		return
+	}
 	x.hasXFF = x.verdict.xff
 	if x.hasXFF && countXFF(v) > maxXFFAddresses {
 		x.fail(463, ReasonTooManyXFF)

@@ -41,7 +41,9 @@ var rawRequestCases = []struct {
 	{"DELETE /x HTTP/1.1\r\nHost: a\r\n\r\n", true},
 	{"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", true},
 	{"POST /x HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nContent-Length: 0\r\n\r\n", true},
-	{"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", true},
+	{"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", false}, // 400: fasthttp would send OPTIONS /%2A
+	{"OPTIONS /x HTTP/1.1\r\nHost: a\r\n\r\n", true},
+	{"GET /x HTTP/1.1\r\nHost: a/b\r\n\r\n", false}, // 400: not a host
 	{"PUT /x HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n\r\n", true},
 	{"GET http://a.example/abs?q HTTP/1.1\r\nHost: b\r\n\r\n", true},
 	{"GET /x HTTP/1.1\r\nHost: a\r\nConnection: a, b, c, d, e, f, g, h\r\nA: 1\r\nH: 2\r\nI: 3\r\n\r\n", true},
@@ -81,6 +83,7 @@ func rawRequestPair(t testing.TB, head []byte, r *Router) (raw, parsed []byte, x
 	// What the loop carries (loopCarries), serve lets through and forward
 	// sends as bytes.
 	if !loopCarries(h, &x.verdict) || len(h.Host()) == 0 || string(v.Method) == "TRACE" ||
+		string(v.Method) == "CONNECT" || string(h.RequestURI()) == "*" || x.verdict.badHost ||
 		(x.hasXFF && countXFF(v) > maxXFFAddresses) || !x.rawRequestable(tg) {
 		releaseExchange(x)
 		return nil, nil, nil, false
