@@ -164,9 +164,10 @@ func (r *request) viewerPhase() {
 }
 
 func (r *request) distributionPhase() bool {
-	if !l7.ValidRequestHost(r.v.hdr) {
+	if !l7.ValidRequestHost(r.v.hdr) || string(r.v.requestURI) == "*" {
 		// Not a host: the distribution, the path and the cache key would
-		// come from fasthttp's misreading of it.
+		// come from fasthttp's misreading of it. The asterisk form
+		// (OPTIONS *) would reach the origin as OPTIONS /*.
 		r.errorPage(400, "Bad request.", "InvalidRequest")
 		return false
 	}

@@ -381,7 +381,7 @@ func TestHostileRequests(t *testing.T) {
 }
 
 // TestRequestInvalidHost: a Host field or absolute-form authority that is
-// not a host gets 400 and never reaches the origin or the cache (fasthttp's
+// not a host, or the asterisk form (OPTIONS *, sent on as OPTIONS /*), gets 400 and never reaches the origin or the cache (fasthttp's
 // URI parse would read "Host: a/b" as path "/": GET /a served and cached
 // as /); valid hosts pass with the path intact.
 func TestRequestInvalidHost(t *testing.T) {
@@ -395,6 +395,7 @@ func TestRequestInvalidHost(t *testing.T) {
 		"GET /a HTTP/1.1\r\nHost: a%2fb\r\n\r\n",
 		"GET http://a%80b/a HTTP/1.1\r\nHost: x\r\n\r\n",
 		"GET http://u@a.test/a HTTP/1.1\r\nHost: x\r\n\r\n",
+		"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
 		if st := rawStatus(t, te.addr, req); st != 400 {
 			t.Errorf("%q: status %d, want 400", req, st)
