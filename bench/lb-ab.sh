@@ -209,5 +209,9 @@ awk '{k=$1; n[k]++; rps[k,n[k]]=$3; cps[k,n[k]]=$4; p50[k,n[k]]=$5; p99[k,n[k]]=
   function med(a, k, c,   i, j, t, v) { for (i=1;i<=c;i++) v[i]=a[k,i]; for (i=1;i<=c;i++) for (j=i+1;j<=c;j++) if (v[j]<v[i]) {t=v[i]; v[i]=v[j]; v[j]=t}; return (c%2) ? v[(c+1)/2] : (v[c/2]+v[c/2+1])/2 }
   END { f=order[1]
     for (i=1;i<=m;i++) { k=order[i]; c=n[k]; if (n[f]<c) c=n[f]
-      for (r=1;r<=c;r++) ratio[k,r]=(cps[f,r]>0) ? cps[k,r]/cps[f,r] : 0
-      printf "%s n=%d rps=%d cpus=%d p50=%.2f p99=%.2f cpu%%=%d err=%d rss=%d cpus/%s per round: median %.3f\n", k, n[k], med(rps,k,n[k]), med(cps,k,n[k]), med(p50,k,n[k]), med(p99,k,n[k]), med(cpu,k,n[k]), err[k], rss[k], f, med(ratio,k,c) } }' "$RES"
+      lo=0; hi=0
+      for (r=1;r<=c;r++) { ratio[k,r]=(cps[f,r]>0) ? cps[k,r]/cps[f,r] : 0; inv[k,r]=(cps[k,r]>0) ? cps[f,r]/cps[k,r] : 0
+        if (r==1 || inv[k,r]<lo) lo=inv[k,r]; if (r==1 || inv[k,r]>hi) hi=inv[k,r] }
+      printf "%s n=%d rps=%d cpus=%d p50=%.2f p99=%.2f cpu%%=%d err=%d rss=%d cpus/%s per round: median %.3f", k, n[k], med(rps,k,n[k]), med(cps,k,n[k]), med(p50,k,n[k]), med(p99,k,n[k]), med(cpu,k,n[k]), err[k], rss[k], f, med(ratio,k,c)
+      if (i>1) printf " (%s/%s: median %.3f [%.3f-%.3f])", f, k, med(inv,k,c), lo, hi
+      printf "\n" } }' "$RES"
