@@ -135,7 +135,7 @@ func (a *AsyncWriter) Close() error {
 }
 
 // GatherDelay is how long the writer lets lines gather after the first
-// one before writing (a quarter-full buffer is written at once). A file
+// one before writing (WriteChunk gathered is written at once). A file
 // write costs per call as well as per byte — the page-cache pages, the
 // inode update — so few large writes are cheaper than many small ones:
 // with 50 ms instead of 5 ms, lb served 2 % more requests per CPU-second
