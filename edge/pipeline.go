@@ -164,7 +164,7 @@ func (r *request) viewerPhase() {
 }
 
 func (r *request) distributionPhase() bool {
-	if !l7.ValidRequestHost(r.v.hdr) || string(r.v.requestURI) == "*" {
+	if !l7.ValidRequestTarget(r.v.hdr) {
 		// Not a host: the distribution, the path and the cache key would
 		// come from fasthttp's misreading of it. The asterisk form
 		// (OPTIONS *) would reach the origin as OPTIONS /*.

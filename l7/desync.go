@@ -55,10 +55,9 @@ type verdict struct {
 	// from the forwarded request (a pass over its fields per name), so a
 	// request listing more than maxConnectionNamesPerRequest is refused.
 	connNames int
-	// badHost is set when the Host field, or the authority of an
-	// absolute-form target, is not an RFC 3986 host with an optional
-	// numeric port (see validHost).
-	badHost bool
+	// badTarget is set when fasthttp would misread what the request
+	// asks for (badRequestTarget, validHost): lb answers 400.
+	badTarget bool
 }
 
 // maxConnectionNamesPerRequest bounds the names a request's Connection
@@ -97,9 +96,7 @@ func classify(h *fasthttp.RequestHeader, raw []byte, uri []byte) verdict {
 			v.raise(classAcceptable, "SpaceInUri")
 		}
 	}
-	if auth, ok := absoluteAuthority(uri); ok && !validHost(auth) {
-		v.badHost = true
-	}
+	v.badTarget = badRequestTarget(uri)
 	if !h.IsHTTP11() && string(h.Protocol()) != "HTTP/1.0" {
 		v.raise(classAcceptable, "NonCompliantVersion")
 	}
@@ -163,7 +160,7 @@ func classify(h *fasthttp.RequestHeader, raw []byte, uri []byte) verdict {
 			})
 		case equalFold(name, "Host"):
 			if !validHost(val) {
-				v.badHost = true
+				v.badTarget = true
 			}
 		case equalFold(name, "X-Forwarded-For"):
 			v.xff = true
@@ -299,6 +296,17 @@ var hostByte = func() (t [256]uint8) {
 	}
 	return t
 }()
+
+// badRequestTarget reports a request target fasthttp would turn into
+// another request: the asterisk form ("OPTIONS *" went out as
+// "OPTIONS /%2A") and an absolute form whose authority is not a host.
+func badRequestTarget(uri []byte) bool {
+	if len(uri) == 1 && uri[0] == '*' {
+		return true
+	}
+	auth, ok := absoluteAuthority(uri)
+	return ok && !validHost(auth)
+}
 
 // absoluteAuthority returns the authority of an absolute-form request
 // target ("http://host:port/path" gives "host:port"), and false for the

@@ -181,7 +181,7 @@ func FuzzHostKeepsRequest(f *testing.F) {
 				continue
 			}
 			v := classify(&req.Header, req.Header.RawHeaders(), req.Header.RequestURI())
-			if v.badHost || len(host) == 0 {
+			if v.badTarget || len(host) == 0 {
 				continue
 			}
 			u := req.URI()

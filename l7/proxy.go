@@ -180,7 +180,7 @@ func (x *exchange) serve() {
 		x.fail(431, ReasonMalformedRequest)
 		return
 	}
-	if x.verdict.badHost {
+	if x.verdict.badTarget {
 		ctx.SetConnectionClose()
 		x.fail(400, ReasonMalformedRequest)
 		return
@@ -225,14 +225,6 @@ func (x *exchange) serve() {
 		// target into a path ("CONNECT h:443" forwarded as "CONNECT
 		// /h:443"). NGINX answers 405 too.
 		x.fail(405, ReasonConnect)
-		return
-	}
-	if u := h.RequestURI(); len(u) == 1 && u[0] == '*' {
-		// The asterisk form (OPTIONS *): fasthttp would forward
-		// "OPTIONS /%2A", a request the client did not send. NGINX
-		// answers 400.
-		ctx.SetConnectionClose()
-		x.fail(400, ReasonMalformedRequest)
 		return
 	}
 	x.hasXFF = x.verdict.xff

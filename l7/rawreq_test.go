@@ -83,7 +83,7 @@ func rawRequestPair(t testing.TB, head []byte, r *Router) (raw, parsed []byte, x
 	// What the loop carries (loopCarries), serve lets through and forward
 	// sends as bytes.
 	if !loopCarries(h, &x.verdict) || len(h.Host()) == 0 || string(v.Method) == "TRACE" ||
-		string(v.Method) == "CONNECT" || string(h.RequestURI()) == "*" || x.verdict.badHost ||
+		string(v.Method) == "CONNECT" || x.verdict.badTarget ||
 		(x.hasXFF && countXFF(v) > maxXFFAddresses) || !x.rawRequestable(tg) {
 		releaseExchange(x)
 		return nil, nil, nil, false

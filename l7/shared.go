@@ -204,15 +204,14 @@ func ApplyServerLimits(s *fasthttp.Server, l ServerLimits) {
 	s.CloseOnShutdown = true
 }
 
-// ValidRequestHost reports whether the request's Host field and, for an
-// absolute-form target, its authority are hosts with an optional numeric
-// port (RFC 3986 §3.2.2, without percent-encoding). lb answers 400 to a
-// request failing it, and edge does the same: fasthttp's URI parse reads
-// "Host: a/b" as a host and loses the request's path, routes "u@h" on "h"
-// and decodes %XX into the host.
-func ValidRequestHost(h *fasthttp.RequestHeader) bool {
-	if auth, ok := absoluteAuthority(h.RequestURI()); ok && !validHost(auth) {
-		return false
-	}
-	return validHost(h.Peek("Host"))
+// ValidRequestTarget reports whether fasthttp reads the request as sent:
+// its Host field and, for an absolute-form target, the authority are
+// hosts with an optional numeric port (RFC 3986 §3.2.2, without
+// percent-encoding), and the target is not the asterisk form. lb answers
+// 400 to a request failing it (classify makes the same test), and edge
+// does the same: fasthttp's URI parse reads "Host: a/b" as a host and
+// loses the request's path, routes "u@h" on "h", decodes %XX into the
+// host, and turns "*" into a path.
+func ValidRequestTarget(h *fasthttp.RequestHeader) bool {
+	return !badRequestTarget(h.RequestURI()) && validHost(h.Peek("Host"))
 }
