@@ -50,7 +50,12 @@ func TestCookieSecretSharedAcrossProcesses(t *testing.T) {
 		t.Helper()
 		p := startBinary(t, "-config", writeFile(t, dir, name, stickyConfig(secret, a.addr, b.addr)))
 		web := "http://" + p.waitLog(t, "listening")["address"].(string)
+		admin := p.waitLog(t, "admin listening")["address"].(string)
 		p.waitLog(t, "lb started")
+		// A target passes its first check on its own schedule; until both
+		// have, the one that did takes every request and a cookie naming
+		// the other is (rightly) ignored.
+		(&drnLB{admin: admin}).waitHealthy(t, a.addr, b.addr)
 		return web
 	}
 	const secret = "s3cret-shared-by-every-lb-process"
@@ -97,6 +102,13 @@ func TestCookieSecretReload(t *testing.T) {
 	path := writeFile(t, dir, "lb.yaml", stickyConfig(x, a.addr, b.addr))
 	r := startInProcess(t, "-config", path)
 	web := "http://" + r.listener("web")
+	// Both targets healthy first: while only one has passed its check, a
+	// cookie naming the other is ignored (it is not routable), which is
+	// not what this test is about.
+	eventually(t, 15*time.Second, "both targets healthy", func() bool {
+		v := r.app.reg.Lookup("app").View()
+		return len(v.Routable) == 2 && !v.FailOpen && v.Routable[0].State().String() == "healthy" && v.Routable[1].State().String() == "healthy"
+	})
 	reload := func(secret string) {
 		t.Helper()
 		writeFile(t, dir, "lb.yaml", stickyConfig(secret, a.addr, b.addr))
