@@ -105,10 +105,7 @@ func TestCookieSecretReload(t *testing.T) {
 	// Both targets healthy first: while only one has passed its check, a
 	// cookie naming the other is ignored (it is not routable), which is
 	// not what this test is about.
-	eventually(t, 15*time.Second, "both targets healthy", func() bool {
-		v := r.app.reg.Lookup("app").View()
-		return len(v.Routable) == 2 && !v.FailOpen && v.Routable[0].State().String() == "healthy" && v.Routable[1].State().String() == "healthy"
-	})
+	r.waitHealthy(t, "app", 2)
 	reload := func(secret string) {
 		t.Helper()
 		writeFile(t, dir, "lb.yaml", stickyConfig(secret, a.addr, b.addr))

@@ -138,6 +138,25 @@ func (r *running) stop(t *testing.T) int {
 
 func (r *running) listener(name string) string { return r.app.listenerAddrs()[name] }
 
+// waitHealthy waits (bounded) until group routes to n targets, every one
+// healthy: a target passes its first check on its own schedule, and until
+// all have, the ones that did take every request.
+func (r *running) waitHealthy(t *testing.T, group string, n int) {
+	t.Helper()
+	eventually(t, 15*time.Second, fmt.Sprintf("%d healthy targets in %s", n, group), func() bool {
+		v := r.app.reg.Lookup(group).View()
+		if len(v.Routable) != n || v.FailOpen {
+			return false
+		}
+		for _, tg := range v.Routable {
+			if tg.State().String() != "healthy" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // client is an HTTP client with bounded waits and no proxy.
 func newClient() *http.Client {
 	return &http.Client{

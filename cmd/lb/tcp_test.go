@@ -137,11 +137,7 @@ target_groups:
 	stream := r.listener("stream")
 	// Flows spread over the healthy targets: wait until both passed their
 	// first check, or the first to pass takes every flow meanwhile.
-	eventually(t, 15*time.Second, "both TCP targets healthy", func() bool {
-		g := r.app.reg.Lookup("db")
-		v := g.View()
-		return len(v.Routable) == 2 && !v.FailOpen && v.Routable[0].State().String() == "healthy" && v.Routable[1].State().String() == "healthy"
-	})
+	r.waitHealthy(t, "db", 2)
 	eventually(t, 5*time.Second, "the flow table built from that view", func() bool { return r.flowTableSynced("stream") })
 
 	seen := map[string]int{}
