@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -140,5 +141,34 @@ func TestOriginStaleConnectionRetried(t *testing.T) {
 	defer mu.Unlock()
 	if conns < 5 {
 		t.Fatalf("origin saw %d connections for 5 requests", conns)
+	}
+}
+
+// TestOriginAnswerWithoutContentType: an origin answer without
+// Content-Type reaches the viewer, and the cache, without one — fasthttp
+// reports text/plain for it, which edge used to store and send (and
+// compress as text).
+func TestOriginAnswerWithoutContentType(t *testing.T) {
+	for _, answer := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: max-age=60\r\n\r\nok",
+		"HTTP/1.0 200 OK\r\nCache-Control: max-age=60\r\n\r\nok", // body until close
+	} {
+		origin := rawOrigin(t, func(c net.Conn) {
+			_, _ = io.WriteString(c, answer)
+			if strings.HasPrefix(answer, "HTTP/1.0") {
+				_ = c.Close()
+			}
+		})
+		te := startEdge(t, siteYAML(origin, ""), edgeOpt{})
+		for _, want := range []string{"Miss from edge", "Hit from edge"} {
+			a := te.get(t, "/a", "Accept-Encoding", "gzip")
+			if a.Status != 200 || a.Body != "ok" || a.Header.Get("X-Cache") != want {
+				t.Fatalf("%q: got %d %q (X-Cache %q), want 200 \"ok\" %s", answer, a.Status, a.Body, a.Header.Get("X-Cache"), want)
+			}
+			if ct := a.Header.Values("Content-Type"); len(ct) != 0 {
+				t.Errorf("%q (%s): Content-Type %q reached the viewer", answer, want, ct)
+			}
+			te.wait()
+		}
 	}
 }

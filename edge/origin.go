@@ -338,6 +338,10 @@ func indexByte(b []byte, c byte) int {
 // and Age. Content-Length stays: the store
 // checks it against the body.
 func responseFields(h *fasthttp.ResponseHeader) []cache.Field {
+	// fasthttp reports text/plain for an answer without Content-Type; the
+	// origin's answer is passed on and cached as sent (CloudFront and
+	// NGINX add none either).
+	h.SetNoDefaultContentType(true)
 	// Names are as the origin spelled them (the pools do not normalise),
 	// so Connection is looked up case-insensitively.
 	var conn []byte

@@ -675,6 +675,9 @@ func (x *exchange) respond() {
 	} else {
 		// CopyTo would carry the target's HTTP/1.0 into the answer to an
 		// HTTP/1.1 client (no chunked framing): copy the fields instead.
+		// in.All() would yield fasthttp's default Content-Type for an
+		// answer without one: the target's header must say there is none.
+		in.SetNoDefaultContentType(true)
 		out.Header.SetStatusCode(status)
 		for k, v := range in.All() {
 			if equalFold(k, "Content-Length") || equalFold(k, "Transfer-Encoding") || equalFold(k, "Connection") {
